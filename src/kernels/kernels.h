@@ -1,0 +1,59 @@
+// SIMD math on fp32 activations (Google Highway, runtime dispatch). Knows nothing of Gemma.
+// Weights may be stored in any supported TensorType; accumulation is always fp32.
+#pragma once
+
+#include <cstdint>
+
+#include "format/tensor_type.h"
+#include "kernels/thread_pool.h"
+
+namespace ug::kernels {
+
+// A row-major matrix of `rows` rows, each `cols` elements of `type`, rows `row_bytes` apart.
+// For a GGUF weight with ggml shape {in, out}: rows = out, cols = in.
+struct Matrix {
+  TensorType type = TensorType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t row_bytes = 0;
+};
+
+// y[t * ldy + r] = sum_c W[r, c] * x[t * ldx + c]  for t < n_tokens, r < W.rows.
+// Multithreaded over rows (and token blocks for large n_tokens). x and y must not alias.
+void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+            ThreadPool& pool);
+
+// Decodes n elements (a multiple of the block size) of `type` at `src` into fp32.
+void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
+// Encodes n fp32 values into `type` (F32, F16, BF16, Q8_0, Q4_0: bit-identical to ggml's reference
+// quantizers, round-to-nearest-even for F16/BF16). Other types: throws ug::Error.
+void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
+
+// dot(row of `type`, x) over n elements, fp32 accumulation.
+float dot_row(TensorType type, const void* row, const float* x, int64_t n);
+// y += a * row (row of `type`), n elements.
+void axpy_row(TensorType type, const void* row, float a, float* y, int64_t n);
+
+// y = x / sqrt(mean(x^2) + eps) * w   (w may be null: no weight). y may alias x.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+// out = gelu_tanh(gate) * up (tanh approximation, exact tanh). out may alias gate or up.
+void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n);
+// x *= s
+void scale(float* x, float s, int64_t n);
+// y += x
+void add(const float* x, float* y, int64_t n);
+// x = cap * tanh(x / cap)
+void softcap(float* x, float cap, int64_t n);
+// In-place softmax over n values (max-subtracted, fp32). Returns nothing; entries at -inf become 0.
+void softmax(float* x, int64_t n);
+float dot(const float* a, const float* b, int64_t n);
+// y += a * x
+void axpy(float a, const float* x, float* y, int64_t n);
+
+// Name of the SIMD target the dispatcher picked ("AVX3", "AVX2", "NEON", "SCALAR", ...).
+const char* active_target();
+// Restricts dispatch to targets in `mask` (hwy target bits); 0 restores all. For tests/--simd.
+void force_targets(int64_t mask);
+
+}  // namespace ug::kernels
