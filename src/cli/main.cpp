@@ -1,2 +1,69 @@
 #include <cstdio>
-int main() { std::puts("unigemma"); return 0; }
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace ug::cli {
+int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+}  // namespace ug::cli
+
+namespace {
+
+const char* kUsage = R"(unigemma — Gemma 4 12B Unified on your CPU
+
+usage: unigemma <command> [options]
+
+commands:
+  run -m MODEL -p TEXT      one-shot chat answer (--raw: plain continuation, greedy)
+  chat -m MODEL             interactive chat (line editing, history, /help)
+  template -m MODEL --conversation FILE.json
+                            print the rendered chat prompt
+  tokenize -m MODEL TEXT    token ids (and pieces with --pieces)
+  detokenize -m MODEL IDS   text of comma/space-separated ids
+  info MODEL [--ctx N]      architecture, tensor types, sizes and memory needed
+  bench -m MODEL            prompt and decode speed (llama-bench-like table)
+  synth --shape 12b|tiny --type q4_0|q8_0|... -o FILE
+                            write a random-weight model with the exact tensor list
+  check-oracle PATH         run reference cases from the oracle pack
+  help                      this text
+
+Run `unigemma <command> --help` for the options of a command.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "run") return ug::cli::cmd_run(argc, argv);
+    if (cmd == "chat") return ug::cli::cmd_chat(argc, argv);
+    if (cmd == "template") return ug::cli::cmd_template(argc, argv);
+    if (cmd == "tokenize") return ug::cli::cmd_tokenize(argc, argv);
+    if (cmd == "detokenize") return ug::cli::cmd_detokenize(argc, argv);
+    if (cmd == "info") return ug::cli::cmd_info(argc, argv);
+    if (cmd == "bench") return ug::cli::cmd_bench(argc, argv);
+    if (cmd == "synth") return ug::cli::cmd_synth(argc, argv);
+    if (cmd == "check-oracle") return ug::cli::cmd_check_oracle(argc, argv);
+    std::fprintf(stderr, "error: unknown command '%s' (see unigemma help)\n", cmd.c_str());
+    return ug::kExitBadInput;
+  } catch (const ug::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return ug::kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,83 @@
+#include "cli/common.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "cli/commands.h"
+#include "format/gguf.h"
+#include "util/error.h"
+
+namespace ug::cli {
+
+LoadedModel load_model_and_tokenizer(const std::string& path) {
+  LoadedModel m;
+  m.model = gemma4::load_model(path);
+  m.tokenizer = std::make_unique<Tokenizer>(std::filesystem::is_directory(path)
+                                                ? Tokenizer::from_hf_dir(path)
+                                                : Tokenizer::from_gguf(*m.model->gguf));
+  return m;
+}
+
+const std::vector<std::string> kGenerationOptions = {
+    "-m", "--model", "-t", "--threads", "--ctx", "-c", "--cache-type", "--ubatch", "-n",
+    "--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+    "--presence-penalty", "--frequency-penalty", "--repeat-last-n", "--seed", "--system",
+    "--chat-template", "--think"};
+
+const char* kGenerationHelp =
+    "  -t, --threads N         threads (default: all cores)\n"
+    "  --ctx N                 context length in tokens (default 4096)\n"
+    "  --cache-type T          KV cache storage: f16 (default), f32, bf16, q8_0\n"
+    "  -n, --n-predict N       maximum tokens per answer (default 1024)\n"
+    "  --temp X                temperature; 0 = greedy (default: the model's, Gemma 4: 1.0)\n"
+    "  --top-k N, --top-p X, --min-p X       truncation (default: the model's, 64 / 0.95 / 0)\n"
+    "  --repeat-penalty X, --presence-penalty X, --frequency-penalty X, --repeat-last-n N\n"
+    "  --seed N                sampling seed (default 0)\n"
+    "  --system TEXT           system prompt\n"
+    "  --think on|off          thinking mode (default off)\n"
+    "  --chat-template FILE    use this Jinja template instead of the model's\n";
+
+int threads_from_args(const Args& args) {
+  const int t = args.get_int({"-t", "--threads"}, default_threads());
+  if (t <= 0 || t > 1024) throw Error("option --threads: must be between 1 and 1024");
+  return t;
+}
+
+ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
+  ChatOptions o;
+  if (m.model->gguf) {
+    const gguf::File& f = *m.model->gguf;
+    apply_model_sampling_defaults([&f](std::string_view k) { return f.opt_float(k); }, o.sampling);
+  }
+  o.n_ctx = args.get_int({"--ctx", "-c"}, 4096);
+  o.n_ubatch = args.get_int({"--ubatch"}, 512);
+  if (o.n_ctx <= 0 || o.n_ubatch <= 0) throw Error("options --ctx and --ubatch must be > 0");
+  const std::string ct = args.get({"--cache-type"}, "f16");
+  if (!parse_tensor_type(ct, &o.cache_type)) throw Error("unknown --cache-type '" + ct + "'");
+  o.max_tokens = args.get_int({"-n", "--n-predict"}, 1024);
+  if (o.max_tokens < 0) throw Error("option -n: must be >= 0");
+  SamplerParams& s = o.sampling;
+  s.temperature = float(args.get_double({"--temp"}, s.temperature));
+  s.top_k = args.get_int({"--top-k"}, s.top_k);
+  s.top_p = float(args.get_double({"--top-p"}, s.top_p));
+  s.min_p = float(args.get_double({"--min-p"}, s.min_p));
+  s.repetition_penalty = float(args.get_double({"--repeat-penalty"}, s.repetition_penalty));
+  s.presence_penalty = float(args.get_double({"--presence-penalty"}, s.presence_penalty));
+  s.frequency_penalty = float(args.get_double({"--frequency-penalty"}, s.frequency_penalty));
+  s.penalty_last_n = args.get_int({"--repeat-last-n"}, s.penalty_last_n);
+  s.seed = uint64_t(args.get_int({"--seed"}, 0));
+  validate(s);
+  const std::string think = args.get({"--think"}, "off");
+  if (think != "on" && think != "off") throw Error("option --think: expected on or off");
+  o.enable_thinking = think == "on";
+  const std::string tpl = args.get({"--chat-template"});
+  if (!tpl.empty()) {
+    std::ifstream in(tpl);
+    if (!in) throw Error(tpl + ": cannot open chat template");
+    o.chat_template.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return o;
+}
+
+}  // namespace ug::cli

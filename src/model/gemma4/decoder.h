@@ -1,0 +1,65 @@
+// The Gemma 4 decoder forward pass over a KV cache (spec §1.3).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+#include "model/gemma4/kv_cache.h"
+#include "model/gemma4/model.h"
+
+namespace ug::gemma4 {
+
+struct DecoderOptions {
+  int n_ctx = 4096;
+  int n_ubatch = 512;  // positions per prompt-processing chunk
+  TensorType cache_type = TensorType::F16;
+};
+
+// One input position: a text token, or a precomputed embedding row (multimodal soft token).
+// Positions with the same block >= 0 form one bidirectional block (image / video frame).
+struct Input {
+  std::vector<int32_t> tokens;    // token id, or -1 where `embeddings` supplies the row
+  std::vector<float> embeddings;  // [count of -1 tokens][n_embd], in order of appearance
+  std::vector<int32_t> block;     // empty, or one block id per position (-1 = none)
+};
+
+enum class Outputs { kNone, kLast, kAll };
+
+struct Output {
+  int n_rows = 0;
+  std::vector<float> logits;  // [n_rows][n_vocab], after the final softcap
+  std::vector<float> hidden;  // [n_rows][n_embd], after the final norm (the LM-head input)
+};
+
+class Decoder {
+ public:
+  Decoder(const Model& model, const DecoderOptions& options, ThreadPool& pool);
+
+  const Model& model() const { return model_; }
+  KvCache& cache() { return cache_; }
+  const KvCache& cache() const { return cache_; }
+  int n_past() const { return cache_.n_past(); }
+
+  // Appends `input` at positions n_past.. and computes the requested outputs. A bidirectional block
+  // is never split across chunks. Throws ug::Error when the context would overflow or an id is out
+  // of range; the cache is unchanged in that case.
+  void eval(const Input& input, Outputs outputs, Output* out);
+  // Convenience for plain token sequences.
+  void eval_tokens(const std::vector<int32_t>& tokens, Outputs outputs, Output* out);
+
+ private:
+  struct Scratch;
+  void eval_chunk(const Input& input, int begin, int end, size_t embd_row, Outputs outputs,
+                  Output* out);
+  void layer_forward(int il, int n, int pos0, const int32_t* block_end);
+
+  const Model& model_;
+  DecoderOptions options_;
+  ThreadPool& pool_;
+  KvCache cache_;
+  std::shared_ptr<Scratch> scratch_;
+};
+
+}  // namespace ug::gemma4

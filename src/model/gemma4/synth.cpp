@@ -1,0 +1,288 @@
+#include "model/gemma4/synth.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "format/gguf.h"
+#include "kernels/kernels.h"
+#include "util/error.h"
+
+namespace ug::gemma4 {
+
+namespace {
+
+struct Shape {
+  int n_embd, n_layer, n_head, n_kv_swa, n_kv_full, hd_swa, hd_full, n_ff, window, n_vocab;
+  const char* name;
+};
+constexpr Shape kShape12B = {3840, 48, 16, 8, 1, 256, 512, 15360, 1024, 262144, "synthetic Gemma 4 12B"};
+constexpr Shape kShapeTiny = {256, 6, 4, 2, 1, 64, 128, 1024, 16, 4198, "synthetic Gemma 4 tiny"};
+
+// xoshiro256** — fast, seeded, identical on every platform.
+struct Rng {
+  uint64_t s[4];
+  explicit Rng(uint64_t seed) {
+    for (auto& x : s) {
+      seed += 0x9E3779B97F4A7C15ull;
+      uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      x = z ^ (z >> 31);
+    }
+  }
+  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t next() {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+  float uniform() { return float(next() >> 40) * (1.0f / 16777216.0f); }
+  // Approximately normal (sum of 4 uniforms, variance-corrected): cheap and good enough for weights.
+  float normal() {
+    const float sum = uniform() + uniform() + uniform() + uniform() - 2.0f;
+    return sum * 1.7320508f;
+  }
+};
+
+uint16_t fp16_bits(float f) {
+  uint16_t h;
+  kernels::quantize_row(TensorType::F16, &f, &h, 1);
+  return h;
+}
+
+// Fills n_bytes of random `type` data for a [rows x cols] matrix whose values have std `sigma`.
+// Quantized blocks get random codes and scales picked so the dequantized std is about sigma.
+void fill_random(TensorType type, int64_t cols, uint8_t* out, uint64_t n_bytes, float sigma, Rng& rng) {
+  const int64_t block_bytes = type_block_bytes(type);
+  switch (type) {
+    case TensorType::F32:
+    case TensorType::F16:
+    case TensorType::BF16: {
+      std::vector<float> row(static_cast<size_t>(cols));
+      const uint64_t row_bytes = uint64_t(type_row_bytes(type, cols));
+      for (uint64_t off = 0; off < n_bytes; off += row_bytes) {
+        for (auto& x : row) x = sigma * rng.normal();
+        kernels::quantize_row(type, row.data(), out + off, cols);
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  // Random code bytes everywhere, then overwrite the fp16 scale fields with sane values.
+  for (uint64_t off = 0; off + 8 <= n_bytes; off += 8) {
+    const uint64_t r = rng.next();
+    std::memcpy(out + off, &r, 8);
+  }
+  for (uint64_t off = n_bytes & ~uint64_t(7); off < n_bytes; ++off) out[off] = uint8_t(rng.next());
+  const uint64_t n_blocks = n_bytes / uint64_t(block_bytes);
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    uint8_t* blk = out + b * uint64_t(block_bytes);
+    const float jitter = 0.75f + 0.5f * rng.uniform();
+    switch (type) {
+      case TensorType::Q8_0: {  // (d, int8[32]): uniform int8 has std ~73.9
+        const uint16_t d = fp16_bits(sigma / 73.9f * jitter);
+        std::memcpy(blk, &d, 2);
+        break;
+      }
+      case TensorType::Q4_0: {  // (d, nibbles): (q - 8) has std ~4.6
+        const uint16_t d = fp16_bits(sigma / 4.6f * jitter);
+        std::memcpy(blk, &d, 2);
+        break;
+      }
+      case TensorType::Q4_K:
+      case TensorType::Q5_K: {  // (d, dmin, 6-bit scales/mins, codes)
+        const float levels = type == TensorType::Q4_K ? 4.6f : 9.2f;
+        const uint16_t d = fp16_bits(sigma / (levels * 32.0f) * jitter);
+        const uint16_t dmin = fp16_bits(sigma / (levels * 64.0f) * jitter);
+        std::memcpy(blk, &d, 2);
+        std::memcpy(blk + 2, &dmin, 2);
+        break;
+      }
+      case TensorType::Q6_K: {  // (ql, qh, int8 scales[16], d): codes - 32 have std ~18.5
+        int8_t* scales = reinterpret_cast<int8_t*>(blk + 192);
+        for (int i = 0; i < 16; ++i) scales[i] = int8_t(16 + int(rng.next() % 16));
+        const uint16_t d = fp16_bits(sigma / (18.5f * 24.0f) * jitter);
+        std::memcpy(blk + 208, &d, 2);
+        break;
+      }
+      default:
+        throw Error("synth: tensor type " + tensor_type_name(type) + " is not supported");
+    }
+  }
+}
+
+std::vector<std::string> synthetic_vocab(const Shape& s, std::vector<int32_t>* types) {
+  std::vector<std::string> tokens(static_cast<size_t>(s.n_vocab));
+  types->assign(size_t(s.n_vocab), 5);  // unused
+  auto put = [&](int id, const std::string& text, int type) {
+    tokens[size_t(id)] = text;
+    (*types)[size_t(id)] = type;
+  };
+  for (int i = 0; i < s.n_vocab; ++i) tokens[size_t(i)] = "<unused" + std::to_string(i) + ">";
+  const int kControl = 3, kUserDefined = 4, kNormal = 1, kByte = 6;
+  put(0, "<pad>", kControl);
+  put(1, "<eos>", kControl);
+  put(2, "<bos>", kControl);
+  put(3, "<unk>", 2);
+  put(4, "<mask>", kControl);
+  put(46, "<|tool>", kControl);
+  put(47, "<tool|>", kControl);
+  put(48, "<|tool_call>", kUserDefined);
+  put(49, "<tool_call|>", kUserDefined);
+  put(50, "<|tool_response>", kControl);
+  put(51, "<tool_response|>", kUserDefined);
+  put(52, "<|\"|>", kUserDefined);
+  put(98, "<|think|>", kControl);
+  put(100, "<|channel>", kUserDefined);
+  put(101, "<channel|>", kUserDefined);
+  put(105, "<|turn>", kControl);
+  put(106, "<turn|>", kControl);
+  put(107, "\n", kNormal);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    put(238 + b, name, kByte);
+  }
+  put(4096, "\xE2\x96\x81", kNormal);  // ▁ (space)
+  for (int c = 33; c <= 126; ++c) put(4097 + c - 33, std::string(1, char(c)), kNormal);
+  // Multimodal markers: at their real ids in a full vocabulary, at the end of a small one.
+  const bool real = s.n_vocab >= 258885;
+  const int boi = real ? 255999 : s.n_vocab - 7;
+  put(boi, "<|image>", kControl);
+  put(real ? 256000 : s.n_vocab - 5, "<|audio>", kControl);
+  put(real ? 258882 : s.n_vocab - 6, "<image|>", kControl);
+  put(real ? 258883 : s.n_vocab - 4, "<audio|>", kControl);
+  put(real ? 258880 : s.n_vocab - 3, "<|image|>", kControl);
+  put(real ? 258881 : s.n_vocab - 2, "<|audio|>", kControl);
+  put(real ? 258884 : s.n_vocab - 1, "<|video|>", kControl);
+  return tokens;
+}
+
+}  // namespace
+
+void write_synthetic_model(const SynthOptions& o, const std::string& path) {
+  const Shape* shape = nullptr;
+  if (o.shape == "12b") shape = &kShape12B;
+  if (o.shape == "tiny") shape = &kShapeTiny;
+  if (!shape) throw Error("synth: unknown shape '" + o.shape + "' (12b or tiny)");
+  const Shape& s = *shape;
+  const TensorType t = o.type;
+  if (!tensor_type_supported(uint32_t(t))) {
+    throw Error("synth: tensor type " + tensor_type_name(t) + " is not supported");
+  }
+  const TensorType embd_type = t == TensorType::Q4_0 ? TensorType::Q6_K : t;
+
+  gguf::Writer w;
+  w.set_string("general.architecture", "gemma4");
+  w.set_string("general.name", s.name);
+  w.set_u32("general.file_type", uint32_t(t));
+  w.set_u32("gemma4.block_count", uint32_t(s.n_layer));
+  w.set_u32("gemma4.context_length", 262144);
+  w.set_u32("gemma4.embedding_length", uint32_t(s.n_embd));
+  w.set_u32("gemma4.feed_forward_length", uint32_t(s.n_ff));
+  w.set_u32("gemma4.attention.head_count", uint32_t(s.n_head));
+  std::vector<int32_t> kv(static_cast<size_t>(s.n_layer));
+  std::vector<bool> pattern(static_cast<size_t>(s.n_layer));
+  for (int i = 0; i < s.n_layer; ++i) {
+    const bool sliding = (i % 6) != 5;
+    pattern[size_t(i)] = sliding;
+    kv[size_t(i)] = sliding ? s.n_kv_swa : s.n_kv_full;
+  }
+  w.set_i32_array("gemma4.attention.head_count_kv", kv);
+  w.set_u32("gemma4.attention.key_length", uint32_t(s.hd_full));
+  w.set_u32("gemma4.attention.value_length", uint32_t(s.hd_full));
+  w.set_u32("gemma4.attention.key_length_swa", uint32_t(s.hd_swa));
+  w.set_u32("gemma4.attention.value_length_swa", uint32_t(s.hd_swa));
+  w.set_u32("gemma4.attention.sliding_window", uint32_t(s.window));
+  w.set_bool_array("gemma4.attention.sliding_window_pattern", pattern);
+  w.set_u32("gemma4.attention.shared_kv_layers", 0);
+  w.set_f32("gemma4.attention.layer_norm_rms_epsilon", 1e-6f);
+  w.set_u32("gemma4.embedding_length_per_layer_input", 0);
+  w.set_f32("gemma4.final_logit_softcapping", 30.0f);
+  w.set_u32("gemma4.rope.dimension_count", uint32_t(s.hd_full));
+  w.set_u32("gemma4.rope.dimension_count_swa", uint32_t(s.hd_swa));
+  w.set_f32("gemma4.rope.freq_base", 1e6f);
+  w.set_f32("gemma4.rope.freq_base_swa", 1e4f);
+
+  std::vector<int32_t> token_types;
+  std::vector<std::string> tokens = synthetic_vocab(s, &token_types);
+  std::vector<float> scores(tokens.size(), -1000.0f);
+  const bool real = s.n_vocab >= 258885;
+  w.set_string("tokenizer.ggml.model", "gemma4");
+  w.set_string("tokenizer.ggml.pre", "gemma4");
+  w.set_string_array("tokenizer.ggml.tokens", std::move(tokens));
+  w.set_f32_array("tokenizer.ggml.scores", scores);
+  w.set_i32_array("tokenizer.ggml.token_type", token_types);
+  w.set_string_array("tokenizer.ggml.merges", {});
+  w.set_u32("tokenizer.ggml.bos_token_id", 2);
+  w.set_u32("tokenizer.ggml.eos_token_id", 1);
+  w.set_u32("tokenizer.ggml.unknown_token_id", 3);
+  w.set_u32("tokenizer.ggml.padding_token_id", 0);
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  w.set_bool("tokenizer.ggml.add_space_prefix", false);
+  w.set_i32_array("tokenizer.ggml.suppress_tokens",
+                  {real ? 258883 : s.n_vocab - 4, real ? 258882 : s.n_vocab - 6});
+
+  // Every tensor draws from its own stream so the file does not depend on write order.
+  uint64_t stream = 0;
+  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows, float sigma) {
+    const uint64_t seed = o.seed * 1000003ull + (++stream);
+    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
+      Rng rng(seed);
+      fill_random(type, cols, out, n, sigma, rng);
+    });
+  };
+  auto vector = [&](const std::string& name, std::vector<float> values) {
+    auto data = std::make_shared<std::vector<float>>(std::move(values));
+    w.add_tensor(name, TensorType::F32, {int64_t(data->size())}, [data](uint8_t* out, uint64_t n) {
+      std::memcpy(out, data->data(), n);
+    });
+  };
+  Rng small(o.seed);
+  auto norm_weights = [&](int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
+    return v;
+  };
+
+  matrix("token_embd.weight", embd_type, s.n_embd, s.n_vocab, 1.0f / std::sqrt(float(s.n_embd)));
+  vector("output_norm.weight", norm_weights(s.n_embd, 1.0f));
+  std::vector<float> rope_freqs(size_t(s.hd_full / 2), 1e30f);
+  for (int j = 0; j < s.hd_full / 8; ++j) rope_freqs[size_t(j)] = 1.0f;  // factor 0.25 of the pairs
+  vector("rope_freqs.weight", rope_freqs);
+  const float fan_embd = 1.0f / std::sqrt(float(s.n_embd));
+  for (int i = 0; i < s.n_layer; ++i) {
+    const bool sliding = pattern[size_t(i)];
+    const int hd = sliding ? s.hd_swa : s.hd_full;
+    const int n_kv = sliding ? s.n_kv_swa : s.n_kv_full;
+    const std::string p = "blk." + std::to_string(i) + ".";
+    vector(p + "attn_norm.weight", norm_weights(s.n_embd, 1.0f));
+    matrix(p + "attn_q.weight", t, s.n_embd, int64_t(s.n_head) * hd, fan_embd);
+    matrix(p + "attn_k.weight", t, s.n_embd, int64_t(n_kv) * hd, fan_embd);
+    if (sliding) matrix(p + "attn_v.weight", t, s.n_embd, int64_t(n_kv) * hd, fan_embd);
+    matrix(p + "attn_output.weight", t, int64_t(s.n_head) * hd, s.n_embd,
+           1.0f / std::sqrt(float(s.n_head * hd)));
+    // q/k norm weights scaled by head_dim^-1/4 keep random attention from being one-hot.
+    const float qk_scale = std::pow(float(hd), -0.25f);
+    vector(p + "attn_q_norm.weight", norm_weights(hd, qk_scale));
+    vector(p + "attn_k_norm.weight", norm_weights(hd, qk_scale));
+    vector(p + "post_attention_norm.weight", norm_weights(s.n_embd, 1.0f));
+    vector(p + "ffn_norm.weight", norm_weights(s.n_embd, 1.0f));
+    matrix(p + "ffn_gate.weight", t, s.n_embd, s.n_ff, fan_embd);
+    matrix(p + "ffn_up.weight", t, s.n_embd, s.n_ff, fan_embd);
+    matrix(p + "ffn_down.weight", t, s.n_ff, s.n_embd, 1.0f / std::sqrt(float(s.n_ff)));
+    vector(p + "post_ffw_norm.weight", norm_weights(s.n_embd, 1.0f));
+    vector(p + "layer_output_scale.weight", {0.5f + 0.5f * small.uniform()});
+  }
+  w.write(path);
+}
+
+}  // namespace ug::gemma4

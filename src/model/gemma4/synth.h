@@ -1,0 +1,23 @@
+// Random-weight Gemma 4 models with the exact tensor list of a real one (`unigemma synth`), so the
+// 12B shape can be benchmarked without downloading it, and the engine has a self-made default model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "format/tensor_type.h"
+
+namespace ug::gemma4 {
+
+struct SynthOptions {
+  std::string shape = "tiny";  // "12b" (Gemma 4 12B Unified) or "tiny" (6 layers, hidden 256)
+  TensorType type = TensorType::Q8_0;
+  uint64_t seed = 1234;
+};
+
+// Writes a GGUF with the chosen shape: matrices in `type` (for Q4_0 the tied embedding is Q6_K, as
+// llama-quantize stores it), norms/scales/rope_freqs in F32, a synthetic gemma4 vocabulary whose
+// special tokens have their real text. Weights are random with realistic scales.
+void write_synthetic_model(const SynthOptions& options, const std::string& path);
+
+}  // namespace ug::gemma4

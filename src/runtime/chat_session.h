@@ -1,0 +1,91 @@
+// A conversation with the model: renders the chat template, reuses the KV cache for the part of the
+// prompt that did not change, samples the reply token by token and splits it into content,
+// thinking and tool calls as it streams.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_template.h"
+#include "chat/output_parser.h"
+#include "model/gemma4/decoder.h"
+#include "runtime/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace ug {
+
+struct ChatOptions {
+  int n_ctx = 4096;
+  int n_ubatch = 512;
+  TensorType cache_type = TensorType::F16;
+  SamplerParams sampling;
+  int max_tokens = 1024;           // per reply; the context length also bounds it
+  bool enable_thinking = false;
+  std::string chat_template;       // empty: the model's, else the official Gemma 4 template
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // tool declarations
+};
+
+struct ChatStats {
+  int prompt_tokens = 0;      // tokens of the rendered prompt
+  int prompt_evaluated = 0;   // of which had to be computed (the rest came from the KV cache)
+  int generated_tokens = 0;
+  double prompt_seconds = 0;
+  double generate_seconds = 0;
+};
+
+struct ChatReply {
+  std::string content;
+  std::string thinking;
+  std::vector<ParsedToolCall> tool_calls;
+  std::vector<OutputError> errors;
+  std::string finish_reason;  // "stop", "length", "tool_calls", "cancelled"
+  ChatStats stats;
+};
+
+class ChatSession {
+ public:
+  // `model` and `tokenizer` must outlive the session.
+  ChatSession(const gemma4::Model& model, const Tokenizer& tokenizer, ThreadPool& pool,
+              ChatOptions options);
+
+  ChatOptions& options() { return options_; }
+  const nlohmann::ordered_json& messages() const { return messages_; }
+  void set_system(const std::string& text);  // replaces (or removes, when empty) the system turn
+  void reset();                              // forgets the conversation, keeps the system turn
+  // Conversation JSON: {"messages": [...], "enable_thinking": bool}. load() validates it.
+  nlohmann::ordered_json save() const;
+  void load(const nlohmann::ordered_json& conversation);
+
+  // Appends a message as is (role user/system/tool/assistant...).
+  void add_message(nlohmann::ordered_json message);
+  // Renders the conversation for the next reply (with the generation prompt).
+  std::string render_prompt() const;
+
+  // Generates the assistant reply to the conversation so far and appends it. `on_event` receives
+  // streamed content/thinking deltas and completed tool calls; `cancel` (optional) stops it.
+  ChatReply reply(const std::function<void(const OutputEvent&)>& on_event,
+                  const std::atomic<bool>* cancel = nullptr);
+
+  // Convenience: add a user message, then reply().
+  ChatReply send(const std::string& user_text, const std::function<void(const OutputEvent&)>& on_event,
+                 const std::atomic<bool>* cancel = nullptr);
+
+ private:
+  void prefill(const std::vector<int32_t>& prompt, ChatStats* stats);
+
+  const gemma4::Model& model_;
+  const Tokenizer& tokenizer_;
+  ChatOptions options_;
+  gemma4::Decoder decoder_;
+  std::vector<int32_t> cached_;  // tokens whose K/V are in the decoder's cache, in order
+  std::vector<float> last_logits_;  // distribution after the prefilled prompt
+  nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();
+  ChatTemplate template_;
+};
+
+}  // namespace ug

@@ -1,0 +1,254 @@
+#include "runtime/oracle_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/thread_pool.h"
+#include "model/gemma4/decoder.h"
+#include "runtime/generate.h"
+#include "util/error.h"
+
+namespace ug {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Diff {
+  double max_abs = 0;
+  double mean_abs = 0;
+};
+
+Diff diff(const float* a, const float* b, size_t n) {
+  Diff d;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double e = std::fabs(double(a[i]) - double(b[i]));
+    d.max_abs = std::max(d.max_abs, std::isnan(e) ? INFINITY : e);
+    sum += e;
+  }
+  d.mean_abs = n ? sum / double(n) : 0;
+  return d;
+}
+
+std::vector<float> read_f32(const fs::path& p, size_t expected) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw Error(p.string() + ": cannot open reference file");
+  std::vector<float> v(expected);
+  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(expected * sizeof(float)));
+  if (size_t(in.gcount()) != expected * sizeof(float)) {
+    throw Error(p.string() + ": reference file has fewer than " + std::to_string(expected) +
+                " floats");
+  }
+  return v;
+}
+
+// Tier B limits against llama.cpp, by weight format (README-text.md §3.6).
+std::pair<double, double> llamacpp_tolerance(const std::string& variant) {
+  if (variant == "f32") return {1e-2, 2e-3};
+  if (variant == "f16") return {4e-2, 4e-3};
+  if (variant == "bf16") return {0.15, 0.02};
+  return {0.75, 0.1};
+}
+constexpr double kRefMax = 1e-3;     // tier A: exact float32 reference
+constexpr double kRefMean = 1e-4;
+constexpr double kMarginTie = 2e-3;  // argmax is only meaningful above this top-2 gap
+
+int argmax(const float* x, size_t n) {
+  return int(std::max_element(x, x + n) - x);
+}
+
+fs::path oracle_root_of(const fs::path& file) {
+  for (fs::path p = file.parent_path(); !p.empty(); p = p.parent_path()) {
+    if (fs::exists(p / "models")) return p;
+    if (p == p.parent_path()) break;
+  }
+  return file.parent_path().parent_path();
+}
+
+class TextCaseRunner {
+ public:
+  TextCaseRunner(const OracleOptions& options, std::ostream& out)
+      : options_(options),
+        out_(out),
+        pool_(options.n_threads > 0 ? options.n_threads
+                                    : int(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+  void run_file(const fs::path& file, OracleSummary* summary) {
+    std::ifstream in(file);
+    std::string line;
+    int line_no = 0;
+    const fs::path root = oracle_root_of(file);
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.empty()) continue;
+      json rec = json::parse(line, nullptr, false);
+      if (rec.is_discarded()) {
+        throw Error(file.string() + ":" + std::to_string(line_no) + ": not valid JSON");
+      }
+      run_case(rec, root, summary);
+    }
+  }
+
+ private:
+  gemma4::Model& model_for(const std::string& path) {
+    auto it = models_.find(path);
+    if (it != models_.end()) return *it->second;
+    auto model = gemma4::load_model(path);
+    gemma4::Model& ref = *model;
+    models_.emplace(path, std::move(model));
+    return ref;
+  }
+
+  void run_case(const json& rec, const fs::path& root, OracleSummary* summary) {
+    const std::string name = rec.value("set", "?") + "/" + rec.value("variant", "?") + "/" +
+                             rec.value("case", "?");
+    const std::string model_path =
+        options_.model_override.empty() ? (root / rec.at("model").get<std::string>()).string()
+                                        : options_.model_override;
+    const std::vector<int32_t> ids = rec.at("ids").get<std::vector<int32_t>>();
+    const size_t V = rec.at("n_vocab").get<size_t>();
+    const size_t n = ids.size();
+    const json& files = rec.at("files");
+    const std::string variant = rec.value("variant", "f32");
+
+    gemma4::Model& model = model_for(model_path);
+    if (size_t(model.config.n_vocab) != V) {
+      throw Error(model_path + ": vocabulary " + std::to_string(model.config.n_vocab) +
+                  " does not match case " + name + " (" + std::to_string(V) + ")");
+    }
+    const json& greedy = rec.value("greedy", json::object());
+    const size_t n_gen = greedy.contains("ref_ids") ? greedy["ref_ids"].size() : 0;
+    gemma4::DecoderOptions dopt;
+    dopt.n_ctx = int(n + n_gen + 8);
+    dopt.n_ubatch = 512;
+    dopt.cache_type = options_.cache_type;
+    gemma4::Decoder decoder(model, dopt, pool_);
+    gemma4::Output all;
+    decoder.eval_tokens(ids, gemma4::Outputs::kAll, &all);
+    const float* last = all.logits.data() + (n - 1) * V;
+
+    bool ok = true;
+    std::string detail;
+    char buf[256];
+    // Tier A: the exact float32 reference on this file's dequantized weights.
+    if (files.contains("ref_last")) {
+      const auto ref = read_f32(root / files["ref_last"].get<std::string>(), V);
+      const Diff d = diff(last, ref.data(), V);
+      const bool pass = d.max_abs <= kRefMax && d.mean_abs <= kRefMean;
+      ok = ok && pass;
+      std::snprintf(buf, sizeof buf, " ref max %.2e mean %.2e (<= %.2g/%.2g)%s", d.max_abs,
+                    d.mean_abs, kRefMax, kRefMean, pass ? "" : " FAIL");
+      detail += buf;
+    }
+    // Tier B: llama.cpp (last position, and every position where available).
+    const auto [lc_max, lc_mean] = llamacpp_tolerance(variant);
+    Diff lc_worst;
+    if (files.contains("lc_last")) {
+      const auto lc = read_f32(root / files["lc_last"].get<std::string>(), V);
+      lc_worst = diff(last, lc.data(), V);
+    }
+    if (files.contains("lc_all")) {
+      const auto lc = read_f32(root / files["lc_all"].get<std::string>(), V * n);
+      const Diff d = diff(all.logits.data(), lc.data(), V * n);
+      lc_worst.max_abs = std::max(lc_worst.max_abs, d.max_abs);
+      lc_worst.mean_abs = std::max(lc_worst.mean_abs, d.mean_abs);
+    }
+    if (files.contains("lc_last") || files.contains("lc_all")) {
+      const bool pass = lc_worst.max_abs <= lc_max && lc_worst.mean_abs <= lc_mean;
+      ok = ok && pass;
+      std::snprintf(buf, sizeof buf, " | llama.cpp max %.2e mean %.2e (<= %.2g/%.2g)%s",
+                    lc_worst.max_abs, lc_worst.mean_abs, lc_max, lc_mean, pass ? "" : " FAIL");
+      detail += buf;
+    }
+    // Prompt-position argmax wherever the reference's top-2 gap is not a near-tie.
+    if (rec.contains("ref_argmax") && rec.contains("ref_top2_margin")) {
+      const auto ref_arg = rec["ref_argmax"].get<std::vector<int>>();
+      const auto margin = rec["ref_top2_margin"].get<std::vector<double>>();
+      int checked = 0, agree = 0;
+      for (size_t i = 0; i < n && i < ref_arg.size(); ++i) {
+        if (margin[i] < kMarginTie) continue;
+        ++checked;
+        agree += argmax(all.logits.data() + i * V, V) == ref_arg[i];
+      }
+      ok = ok && agree == checked;
+      std::snprintf(buf, sizeof buf, " | argmax %d/%d", agree, checked);
+      detail += buf;
+    }
+    // Greedy continuation through the single-token decode path.
+    if (n_gen > 0) {
+      const auto ref_ids = greedy["ref_ids"].get<std::vector<int>>();
+      const auto margins = greedy.value("ref_top2_margin", std::vector<double>());
+      GreedyOptions g;
+      g.max_tokens = int(n_gen);
+      g.suppress = model.suppress_tokens;
+      g.stop = model.eog_tokens;
+      // The decoder already holds the prompt; generation continues from its last logits.
+      const std::vector<int32_t> mine = greedy_continue(decoder, last, g);
+      size_t must = 0;
+      while (must < ref_ids.size() && (must >= margins.size() || margins[must] >= kMarginTie)) {
+        ++must;
+      }
+      size_t same = 0;
+      while (same < mine.size() && same < ref_ids.size() && mine[same] == ref_ids[same]) ++same;
+      const bool pass = same >= must;
+      ok = ok && pass;
+      std::snprintf(buf, sizeof buf, " | greedy %zu/%zu (required %zu)%s", same, ref_ids.size(),
+                    must, pass ? "" : " FAIL");
+      detail += buf;
+    }
+    out_ << (ok ? "PASS " : "FAIL ") << name << detail << "\n";
+    out_.flush();
+    (ok ? summary->passed : summary->failed)++;
+  }
+
+  OracleOptions options_;
+  std::ostream& out_;
+  ThreadPool pool_;
+  std::map<std::string, std::unique_ptr<gemma4::Model>> models_;
+};
+
+bool is_text_case_file(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.rfind("cases-", 0) == 0 && p.extension() == ".jsonl" &&
+         p.parent_path().filename() == "text";
+}
+
+}  // namespace
+
+OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& options,
+                                std::ostream& out) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path + ": no such file or directory");
+  std::vector<fs::path> text_files;
+  std::vector<fs::path> other;
+  if (fs::is_directory(path, ec)) {
+    for (const auto& e : fs::recursive_directory_iterator(path)) {
+      if (!e.is_regular_file()) continue;
+      if (is_text_case_file(e.path())) {
+        text_files.push_back(e.path());
+      }
+    }
+  } else if (is_text_case_file(path)) {
+    text_files.push_back(path);
+  } else {
+    throw Error(path + ": not a case file this version understands (text/cases-*.jsonl)");
+  }
+  std::sort(text_files.begin(), text_files.end());
+  if (text_files.empty()) throw Error(path + ": no oracle cases found");
+  OracleSummary summary;
+  TextCaseRunner runner(options, out);
+  for (const auto& f : text_files) runner.run_file(f, &summary);
+  return summary;
+}
+
+}  // namespace ug

@@ -1,0 +1,138 @@
+// The unigemma binary end to end: exit codes, one-line errors, check-oracle over the oracle pack.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "test_support.h"
+
+namespace {
+
+struct RunResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string tmp(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "unigemma-cli-tests";
+  std::filesystem::create_directories(dir);
+  return (dir / (std::to_string(::getpid()) + "-" + name)).string();
+}
+
+RunResult run(const std::string& args) {
+  const std::string out = tmp("stdout"), err = tmp("stderr");
+  const std::string cmd = ug::test::cli_path() + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A bad-input error: exit code 2 and exactly one line on stderr that names `what`.
+void expect_bad_input(const RunResult& r, const std::string& what) {
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(Cli, UnknownCommandAndOption) {
+  expect_bad_input(run("frobnicate"), "unknown command");
+  expect_bad_input(run("run --bogus 1"), "unknown option --bogus");
+}
+
+TEST(Cli, BrokenModelFilesAreOneLineErrors) {
+  const std::string missing = tmp("does-not-exist.gguf");
+  expect_bad_input(run("info " + missing), "does-not-exist.gguf");
+  const std::string magic = tmp("magic.gguf");
+  write_bytes(magic, std::string("GGUX\3\0\0\0", 8) + std::string(64, '\0'));
+  expect_bad_input(run("info " + magic), "magic.gguf");
+  const std::string trunc = tmp("trunc.gguf");
+  write_bytes(trunc, std::string("GGUF\3\0\0\0\5\0", 10));
+  expect_bad_input(run("run -m " + trunc + " -p hi"), "trunc.gguf");
+}
+
+TEST(Cli, SynthRunInfoBench) {
+  const std::string model = tmp("tiny.gguf");
+  RunResult s = run("synth --shape tiny --type q8_0 -o " + model);
+  ASSERT_EQ(s.code, 0) << s.err;
+  RunResult i = run("info " + model);
+  EXPECT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("6 layers (5 sliding, 1 full)"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("Q8_0"), std::string::npos) << i.out;
+  RunResult r = run("run -m " + model + " -p 'Hello world' -n 8 -t 2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("generated: 8 tokens"), std::string::npos) << r.err;
+  RunResult b = run("bench -m " + model + " -p 16 -n 4 -r 2 -t 2 -o json");
+  EXPECT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("\"n_prompt\": 16"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("\"n_gen\": 4"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("\"avg_ts\""), std::string::npos) << b.out;
+  // Prompt longer than the context: a clear error, not a crash.
+  expect_bad_input(run("run -m " + model + " -p 'one two three four five six' --ctx 4"),
+                   "context length");
+}
+
+TEST(Cli, CheckOracleTextCasesPass) {
+  UG_REQUIRE_ORACLE(oracle);
+  RunResult r = run("check-oracle " + oracle + "/text -t 2");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 0 failed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+  // 49 tiny-a records + 4 tiny-rv records.
+  EXPECT_NE(r.out.find("53 passed"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CheckOracleModelOverrideUsesTheGivenModel) {
+  UG_REQUIRE_ORACLE(oracle);
+  // The HF twin substituted for the f32 GGUF passes the f32 cases.
+  std::string cases = tmp("f32-cases.jsonl");
+  {
+    std::ifstream in(oracle + "/text/cases-tiny-a.jsonl");
+    std::string line, f32;
+    while (std::getline(in, line)) {
+      if (line.find("\"variant\": \"f32\"") != std::string::npos) f32 += line + "\n";
+    }
+    ASSERT_FALSE(f32.empty());
+    // Case files resolve data paths against the oracle root; keep it in a text/ folder beside models/.
+    const auto dir = std::filesystem::path(tmp("oracle-view"));
+    std::filesystem::create_directories(dir);
+    for (const char* sub : {"models", "text"}) {
+      const auto link = dir / sub;
+      if (!std::filesystem::exists(link) && std::string(sub) == "models") {
+        std::filesystem::create_directory_symlink(oracle + "/models", link);
+      }
+    }
+    std::filesystem::create_directories(dir / "text");
+    for (const auto& e : std::filesystem::directory_iterator(oracle + "/text")) {
+      const auto target = dir / "text" / e.path().filename();
+      if (e.is_directory() && !std::filesystem::exists(target)) {
+        std::filesystem::create_directory_symlink(e.path(), target);
+      }
+    }
+    cases = (dir / "text" / "cases-f32only.jsonl").string();
+    std::ofstream(cases) << f32;
+  }
+  RunResult r = run("check-oracle " + cases + " --model " + oracle + "/models/tiny-a/hf -t 2");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("7 passed, 0 failed"), std::string::npos) << r.out;
+}
+
+}  // namespace
