@@ -151,7 +151,7 @@ int cmd_chat(int argc, char** argv) {
           if (e.type == OutputEventType::kContent) std::fputs(e.text.c_str(), stdout);
           if (e.type == OutputEventType::kToolCall) {
             std::printf("[tool call] %s(%s)\n", e.tool_call.name.c_str(),
-                        e.tool_call.arguments.dump().c_str());
+                        e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
           }
           if (e.type == OutputEventType::kError) {
             std::printf("[malformed tool call: %s] %s\n", e.error.c_str(), e.text.c_str());

@@ -133,7 +133,7 @@ int cmd_run(int argc, char** argv) {
     if (json) return;
     if (e.type == OutputEventType::kContent) std::fputs(e.text.c_str(), stdout);
     if (e.type == OutputEventType::kToolCall) {
-      std::printf("[tool call] %s(%s)\n", e.tool_call.name.c_str(), e.tool_call.arguments.dump().c_str());
+      std::printf("[tool call] %s(%s)\n", e.tool_call.name.c_str(), e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
     if (e.type == OutputEventType::kError) {
       std::printf("[malformed tool call: %s] %s\n", e.error.c_str(), e.text.c_str());
@@ -153,7 +153,7 @@ int cmd_run(int argc, char** argv) {
     for (const auto& e : r.errors) j["errors"].push_back({{"raw", e.raw}, {"message", e.message}});
     j["finish_reason"] = r.finish_reason;
     j["usage"] = {{"prompt_tokens", r.stats.prompt_tokens}, {"completion_tokens", r.stats.generated_tokens}};
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs("\n", stdout);
   }

@@ -124,7 +124,9 @@ ChatReply ChatSession::reply(const std::function<void(const OutputEvent&)>& on_e
 
   Sampler sampler(options_.sampling, std::vector<int32_t>(model_.suppress_tokens.begin(),
                                                           model_.suppress_tokens.end()));
-  StreamDecoder stream(tokenizer_, /*render_special=*/true);
+  // Markers the parser needs (channel, tool call, string delimiter) are user-defined tokens, which
+  // render without render_special; control tokens (turn markers, unused ids) stay out of the text.
+  StreamDecoder stream(tokenizer_, /*render_special=*/false);
   OutputParser parser;
   std::vector<OutputEvent> events;
   auto dispatch = [&]() {

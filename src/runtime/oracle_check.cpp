@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <thread>
@@ -12,7 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/thread_pool.h"
+#include "chat/chat_template.h"
+#include "format/gguf.h"
 #include "model/gemma4/decoder.h"
+#include "tokenizer/tokenizer.h"
 #include "runtime/generate.h"
 #include "util/error.h"
 
@@ -217,6 +221,112 @@ class TextCaseRunner {
   std::map<std::string, std::unique_ptr<gemma4::Model>> models_;
 };
 
+std::string to_hex(const std::string& s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string h;
+  for (unsigned char c : s) {
+    h += kHex[c >> 4];
+    h += kHex[c & 15];
+  }
+  return h;
+}
+
+template <typename F>
+void for_each_record(const fs::path& file, F&& f) {
+  std::ifstream in(file);
+  if (!in) throw Error(file.string() + ": cannot open");
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    json rec = json::parse(line, nullptr, false);
+    if (rec.is_discarded()) {
+      throw Error(file.string() + ":" + std::to_string(line_no) + ": not valid JSON");
+    }
+    f(rec);
+  }
+}
+
+// Tokenizer cases (README-text.md §4): exact ids both ways, exact detokenized bytes. One line per
+// failing record, one summary line per file.
+void run_tokenizer_file(const fs::path& file, std::ostream& out, OracleSummary* summary) {
+  const fs::path vocab_path = file.parent_path() / "ggml-vocab-gemma4.gguf";
+  auto vocab = gguf::File::open(vocab_path.string());
+  const Tokenizer tok = Tokenizer::from_gguf(*vocab);
+  const std::string label = "tokenizer/" + file.filename().string();
+  int passed = 0, failed = 0;
+  for_each_record(file, [&](const json& rec) {
+    const std::string id = rec.value("id", "?");
+    std::string problem;
+    if (rec.contains("text")) {
+      const std::string text = rec["text"].get<std::string>();
+      EncodeOptions plain;
+      if (rec.contains("ids") && tok.encode(text, plain) != rec["ids"].get<std::vector<int32_t>>()) {
+        problem += " ids differ";
+      }
+      EncodeOptions special;
+      special.parse_special = true;
+      if (rec.contains("ids_parse_special") &&
+          tok.encode(text, special) != rec["ids_parse_special"].get<std::vector<int32_t>>()) {
+        problem += " ids_parse_special differ";
+      }
+    } else if (rec.contains("ids")) {
+      const auto ids = rec["ids"].get<std::vector<int32_t>>();
+      if (rec.contains("pieces_special_hex") &&
+          to_hex(tok.decode(ids, true)) != rec["pieces_special_hex"].get<std::string>()) {
+        problem += " pieces_special differ";
+      }
+      if (rec.contains("pieces_nospecial_hex") &&
+          to_hex(tok.decode(ids, false)) != rec["pieces_nospecial_hex"].get<std::string>()) {
+        problem += " pieces_nospecial differ";
+      }
+    }
+    if (problem.empty()) {
+      ++passed;
+    } else {
+      ++failed;
+      out << "FAIL " << label << " " << id << ":" << problem << "\n";
+    }
+  });
+  out << (failed ? "FAIL " : "PASS ") << label << ": " << passed << "/" << (passed + failed)
+      << " records exact\n";
+  summary->passed += passed;
+  summary->failed += failed;
+}
+
+// Chat-template cases (README-text.md §5): byte-identical rendering, and the same token ids.
+void run_template_file(const fs::path& file, std::ostream& out, OracleSummary* summary) {
+  std::ifstream src_in(file.parent_path() / "gemma4-chat-template.jinja");
+  if (!src_in) throw Error(file.string() + ": gemma4-chat-template.jinja not found beside it");
+  const std::string source((std::istreambuf_iterator<char>(src_in)), std::istreambuf_iterator<char>());
+  const ChatTemplate tpl(source);
+  std::unique_ptr<Tokenizer> tok;
+  const fs::path vocab = file.parent_path().parent_path() / "tokenizer" / "ggml-vocab-gemma4.gguf";
+  if (fs::exists(vocab)) tok = std::make_unique<Tokenizer>(Tokenizer::from_gguf(*gguf::File::open(vocab.string())));
+  for_each_record(file, [&](const json& line) {
+    const nlohmann::ordered_json rec = nlohmann::ordered_json::parse(line.dump());
+    nlohmann::ordered_json inputs = rec.at("input");
+    inputs["bos_token"] = "<bos>";
+    const std::string id = rec.value("id", "?");
+    std::string rendered;
+    std::string problem;
+    try {
+      rendered = tpl.render(inputs);
+      if (rendered != rec.at("rendered").get<std::string>()) problem = " rendering differs";
+    } catch (const Error& e) {
+      problem = std::string(" error: ") + e.what();
+    }
+    if (problem.empty() && tok && rec.contains("ids")) {
+      EncodeOptions o;
+      o.parse_special = true;
+      if (tok->encode(rendered, o) != rec["ids"].get<std::vector<int32_t>>()) problem = " token ids differ";
+    }
+    out << (problem.empty() ? "PASS" : "FAIL") << " template/" << id << problem << "\n";
+    (problem.empty() ? summary->passed : summary->failed)++;
+  });
+}
+
 bool is_text_case_file(const fs::path& p) {
   const std::string name = p.filename().string();
   return name.rfind("cases-", 0) == 0 && p.extension() == ".jsonl" &&
@@ -229,25 +339,51 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
                                 std::ostream& out) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": no such file or directory");
-  std::vector<fs::path> text_files;
-  std::vector<fs::path> other;
+  std::vector<fs::path> text_files, tokenizer_files, template_files, unsupported;
+  auto classify = [&](const fs::path& p) {
+    const std::string name = p.filename().string();
+    const std::string dir = p.parent_path().filename().string();
+    if (is_text_case_file(p)) {
+      text_files.push_back(p);
+    } else if (dir == "tokenizer" && (name == "llamacpp_vectors.jsonl" || name == "generated.jsonl" ||
+                                      name == "detokenize.jsonl")) {
+      tokenizer_files.push_back(p);
+    } else if (dir == "template" && name == "conversations.jsonl") {
+      template_files.push_back(p);
+    } else if (name == "vision_preprocess.json" || name == "audio.json" || name == "mm_summary.json" ||
+               name == "models.json") {
+      unsupported.push_back(p);
+    } else {
+      return false;
+    }
+    return true;
+  };
   if (fs::is_directory(path, ec)) {
     for (const auto& e : fs::recursive_directory_iterator(path)) {
-      if (!e.is_regular_file()) continue;
-      if (is_text_case_file(e.path())) {
-        text_files.push_back(e.path());
-      }
+      if (e.is_regular_file()) classify(e.path());
     }
-  } else if (is_text_case_file(path)) {
-    text_files.push_back(path);
-  } else {
-    throw Error(path + ": not a case file this version understands (text/cases-*.jsonl)");
+  } else if (!classify(path)) {
+    throw Error(path + ": not a case file this version understands (text/cases-*.jsonl, "
+                       "tokenizer/*.jsonl, template/conversations.jsonl)");
   }
-  std::sort(text_files.begin(), text_files.end());
-  if (text_files.empty()) throw Error(path + ": no oracle cases found");
+  for (auto* v : {&text_files, &tokenizer_files, &template_files, &unsupported}) {
+    std::sort(v->begin(), v->end());
+  }
+  if (text_files.empty() && tokenizer_files.empty() && template_files.empty() && unsupported.empty()) {
+    throw Error(path + ": no oracle cases found");
+  }
   OracleSummary summary;
-  TextCaseRunner runner(options, out);
-  for (const auto& f : text_files) runner.run_file(f, &summary);
+  for (const auto& f : tokenizer_files) run_tokenizer_file(f, out, &summary);
+  for (const auto& f : template_files) run_template_file(f, out, &summary);
+  if (!text_files.empty()) {
+    TextCaseRunner runner(options, out);
+    for (const auto& f : text_files) runner.run_file(f, &summary);
+  }
+  for (const auto& f : unsupported) {
+    out << "SKIP " << f.parent_path().filename().string() << "/" << f.filename().string()
+        << ": multimodal/MTP case types are not implemented yet\n";
+    ++summary.skipped;
+  }
   return summary;
 }
 

@@ -90,14 +90,16 @@ TEST(Cli, SynthRunInfoBench) {
                    "context length");
 }
 
-TEST(Cli, CheckOracleTextCasesPass) {
+TEST(Cli, CheckOracleTextTokenizerTemplateCasesPass) {
   UG_REQUIRE_ORACLE(oracle);
-  RunResult r = run("check-oracle " + oracle + "/text -t 2");
+  RunResult r = run("check-oracle " + oracle + " -t 2");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find(" 0 failed"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
-  // 49 tiny-a records + 4 tiny-rv records.
-  EXPECT_NE(r.out.find("53 passed"), std::string::npos) << r.out;
+  // 49 tiny-a + 4 tiny-rv text records, 46 + 2000 + 355 tokenizer records, 40 conversations.
+  EXPECT_NE(r.out.find("2494 passed, 0 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS tokenizer/generated.jsonl: 2000/2000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS template/t25"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CheckOracleModelOverrideUsesTheGivenModel) {
