@@ -14,6 +14,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/progress.h"
 #include "runtime/chat_session.h"
 #include "util/error.h"
 
@@ -69,6 +70,11 @@ int cmd_chat(int argc, char** argv) {
   ThreadPool pool(threads_from_args(args));
   ChatSession session(*m.model, *m.tokenizer, pool, options);
   if (args.has("--system")) session.set_system(args.get({"--system"}));
+  ProgressBar bar("prompt");
+  session.set_progress([&bar](int done, int total) {
+    bar.update(done, total);
+    if (done >= total) bar.done();
+  });
 
   const bool interactive = isatty(STDIN_FILENO);
   const bool color = isatty(STDOUT_FILENO);
@@ -113,7 +119,7 @@ int cmd_chat(int argc, char** argv) {
           const std::string tmp = arg + ".tmp";
           {
             std::ofstream out(tmp);
-            out << session.save().dump(2) << "\n";
+            out << session.save().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
             if (!out) throw Error(arg + ": cannot write");
           }
           std::filesystem::rename(tmp, arg);
@@ -168,7 +174,7 @@ int cmd_chat(int argc, char** argv) {
                    r.stats.prompt_evaluated,
                    r.stats.prompt_evaluated / std::max(r.stats.prompt_seconds, 1e-9),
                    r.finish_reason == "cancelled" ? "; stopped" : "", color ? "\x1b[0m" : "");
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // a bad command or file must not end the session
       std::fprintf(stderr, "error: %s\n", e.what());
     }
   }

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/progress.h"
 #include "model/gemma4/decoder.h"
 #include "runtime/chat_session.h"
 #include "runtime/generate.h"
@@ -46,9 +47,12 @@ int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& 
   ThreadPool pool(threads_from_args(args));
   gemma4::Decoder decoder(*m.model, gemma4::DecoderOptions{o.n_ctx, o.n_ubatch, o.cache_type}, pool);
   gemma4::Output out;
+  ProgressBar bar("prompt");
+  decoder.set_progress([&bar](int done, int total) { bar.update(done, total); });
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   decoder.eval_tokens(prompt, gemma4::Outputs::kLast, &out);
+  bar.done();
   const auto t1 = clock::now();
   StreamDecoder stream(*m.tokenizer, /*render_special=*/true);
   GreedyOptions g;
@@ -128,6 +132,11 @@ int cmd_run(int argc, char** argv) {
   ThreadPool pool(threads_from_args(args));
   ChatSession session(*m.model, *m.tokenizer, pool, o);
   if (args.has("--system")) session.set_system(args.get({"--system"}));
+  ProgressBar bar("prompt");
+  session.set_progress([&bar](int done, int total) {
+    bar.update(done, total);
+    if (done >= total) bar.done();
+  });
   const bool json = args.has("--json");
   auto on_event = [&](const OutputEvent& e) {
     if (json) return;

@@ -54,6 +54,8 @@ class ChatSession {
               ChatOptions options);
 
   ChatOptions& options() { return options_; }
+  // Prompt-processing progress (positions done, total), e.g. for a progress bar.
+  void set_progress(std::function<void(int, int)> progress) { decoder_.set_progress(std::move(progress)); }
   const nlohmann::ordered_json& messages() const { return messages_; }
   void set_system(const std::string& text);  // replaces (or removes, when empty) the system turn
   void reset();                              // forgets the conversation, keeps the system turn

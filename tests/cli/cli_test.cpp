@@ -31,9 +31,10 @@ std::string tmp(const std::string& name) {
   return (dir / (std::to_string(::getpid()) + "-" + name)).string();
 }
 
-RunResult run(const std::string& args) {
+RunResult run(const std::string& args, const std::string& stdin_path = "/dev/null") {
   const std::string out = tmp("stdout"), err = tmp("stderr");
-  const std::string cmd = ug::test::cli_path() + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string cmd =
+      ug::test::cli_path() + " " + args + " >" + out + " 2>" + err + " <" + stdin_path;
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -135,6 +136,54 @@ TEST(Cli, CheckOracleModelOverrideUsesTheGivenModel) {
   RunResult r = run("check-oracle " + cases + " --model " + oracle + "/models/tiny-a/hf -t 2");
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("7 passed, 0 failed"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ChatBadInputs) {
+  UG_REQUIRE_ORACLE(oracle);
+  const std::string model = oracle + "/models/tiny-rv/gemma4-tiny-rv-f16.gguf";
+  const std::string base = "run -m " + model + " -t 2 -n 4 --temp 0 ";
+  // Invalid UTF-8 in the prompt is tokenized (byte fallback), not a crash.
+  const std::string bad_utf8 = tmp("bad-utf8.txt");
+  write_bytes(bad_utf8, "caf\xc3 \xff\xfe broken \xe2\x82");
+  RunResult r = run(base + "-p -", bad_utf8);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("generated: 4 tokens"), std::string::npos) << r.err;
+  // A template that raises: the message is passed through.
+  const std::string raising = tmp("raise.jinja");
+  write_bytes(raising, "{{ bos_token }}{% if messages|length > 0 %}{{ raise_exception('no chats today') }}{% endif %}");
+  expect_bad_input(run(base + "-p hi --chat-template " + raising), "no chats today");
+  // A template with a syntax error: the message names the template line.
+  const std::string broken = tmp("broken.jinja");
+  write_bytes(broken, "{{ bos_token }}\n{% for m in messages %}\n{{ m.content }\n");
+  expect_bad_input(run(base + "-p hi --chat-template " + broken), "line");
+  // Attribute of an unknown variable.
+  const std::string unknown = tmp("unknown.jinja");
+  write_bytes(unknown, "{{ no_such_thing.field }}");
+  expect_bad_input(run(base + "-p hi --chat-template " + unknown), "no_such_thing");
+  // A prompt far longer than the context.
+  const std::string longp = tmp("long.txt");
+  std::string words;
+  for (int i = 0; i < 20000; ++i) words += "word" + std::to_string(i) + " ";
+  write_bytes(longp, words);
+  expect_bad_input(run(base + "--ctx 512 -p -", longp), "context length 512");
+  // Token ids out of range in detokenize.
+  expect_bad_input(run("detokenize -m " + model + " 1 2 999999999"), "out of range");
+}
+
+TEST(Cli, TemplateTokenizeDetokenize) {
+  UG_REQUIRE_ORACLE(oracle);
+  const std::string model = oracle + "/models/tiny-rv/gemma4-tiny-rv-f16.gguf";
+  const std::string conv = tmp("conv.json");
+  write_bytes(conv, R"({"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": true})");
+  RunResult t = run("template -m " + model + " --conversation " + conv);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_EQ(t.out, "<bos><|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+  RunResult k = run("tokenize -m " + model + " --special '<|turn>user'");
+  ASSERT_EQ(k.code, 0) << k.err;
+  EXPECT_EQ(k.out.substr(0, 4), "105 ");
+  RunResult d = run("detokenize -m " + model + " 105 2364");
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(d.out.substr(0, 7), "<|turn>");
 }
 
 }  // namespace

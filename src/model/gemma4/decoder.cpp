@@ -132,6 +132,7 @@ void Decoder::eval(const Input& input, Outputs outputs, Output* out) {
     eval_chunk(input, begin, end, embd_row, chunk_outputs, out);
     for (int i = begin; i < end; ++i) embd_row += input.tokens[size_t(i)] < 0 ? 1 : 0;
     begin = end;
+    if (progress_) progress_(end, n);
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -46,6 +47,8 @@ class Decoder {
   // is never split across chunks. Throws ug::Error when the context would overflow or an id is out
   // of range; the cache is unchanged in that case.
   void eval(const Input& input, Outputs outputs, Output* out);
+  // Called after each prompt chunk with (positions done, total) of the current eval().
+  void set_progress(std::function<void(int, int)> progress) { progress_ = std::move(progress); }
   // Convenience for plain token sequences.
   void eval_tokens(const std::vector<int32_t>& tokens, Outputs outputs, Output* out);
 
@@ -60,6 +63,7 @@ class Decoder {
   ThreadPool& pool_;
   KvCache cache_;
   std::shared_ptr<Scratch> scratch_;
+  std::function<void(int, int)> progress_;
 };
 
 }  // namespace ug::gemma4
