@@ -1,10 +1,7 @@
 // Tokenizer load time and encode/decode throughput on text files of your choice.
 //
-// Not part of the CMake build (nothing links it into the tests). Build it against a build tree:
-//   B=build/release
-//   g++ -O2 -std=c++20 -Isrc bench/tokenizer_bench.cpp $B/libug_tokenizer.a $B/libug_format.a
-//       $B/libug_util.a -o $B/tokenizer_bench      (one line)
-//   $B/tokenizer_bench VOCAB.gguf FILE... [--reps 3] [--special]
+// Built as build/<preset>/tokenizer_bench:
+//   build/release/tokenizer_bench VOCAB.gguf FILE... [--reps 3] [--special]
 // VOCAB.gguf: any gemma4 GGUF (e.g. ../shared/oracle/tokenizer/ggml-vocab-gemma4.gguf). Each FILE
 // is encoded as one input (newlines included); --special parses special-token texts.
 // Reports CPU time as well as wall time: on a shared machine the CPU figure is the stable one.

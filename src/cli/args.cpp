@@ -40,6 +40,13 @@ std::string Args::get(const std::vector<std::string>& names, const std::string& 
   return def;
 }
 
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  std::vector<std::string> out;
+  const auto [begin, end] = values_.equal_range(name);
+  for (auto it = begin; it != end; ++it) out.push_back(it->second);
+  return out;
+}
+
 int Args::get_int(const std::vector<std::string>& names, int def) const {
   const std::string v = get(names);
   if (v.empty()) return def;

@@ -16,6 +16,8 @@ class Args {
   bool has(const std::string& name) const;
   // Value of the first of `names` present (e.g. {"-m", "--model"}), or `def`.
   std::string get(const std::vector<std::string>& names, const std::string& def = "") const;
+  // Every value of a repeatable option, in command-line order.
+  std::vector<std::string> get_all(const std::string& name) const;
   int get_int(const std::vector<std::string>& names, int def) const;
   double get_double(const std::vector<std::string>& names, double def) const;
   const std::vector<std::string>& positional() const { return positional_; }

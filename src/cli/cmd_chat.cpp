@@ -33,6 +33,8 @@ const char* kChatHelp =
     "  /reset             forget the conversation (keeps the system prompt)\n"
     "  /save FILE         save the conversation as JSON\n"
     "  /load FILE         load a conversation saved with /save\n"
+    "  /image FILE        attach an image to your next message (needs the projector)\n"
+    "  /audio FILE        attach an audio clip to your next message\n"
     "  /exit              leave (also Ctrl-D); Ctrl-C stops the current answer\n";
 
 std::string history_path() {
@@ -59,10 +61,13 @@ bool read_line(bool interactive, std::string* line) {
 int cmd_chat(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h"});
   if (args.has("--help") || args.has("-h")) {
-    std::printf("usage: unigemma chat -m MODEL [options]\n%s\n%s", kGenerationHelp, kChatHelp);
+    std::printf("usage: unigemma chat -m MODEL [options]\n%s%s\n%s", kGenerationHelp, kMediaHelp,
+                kChatHelp);
     return 0;
   }
-  args.reject_unknown(kGenerationOptions);
+  std::vector<std::string> known = kGenerationOptions;
+  known.insert(known.end(), kMediaOptions.begin(), kMediaOptions.end());
+  args.reject_unknown(known);
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("chat: missing -m MODEL");
   LoadedModel m = load_model_and_tokenizer(path);
@@ -70,6 +75,9 @@ int cmd_chat(int argc, char** argv) {
   ThreadPool pool(threads_from_args(args));
   ChatSession session(*m.model, *m.tokenizer, pool, options);
   if (args.has("--system")) session.set_system(args.get({"--system"}));
+  const std::unique_ptr<gemma4::Projector> projector = projector_from_args(args, m);
+  attach_media_from_args(args, projector.get(), session);
+  const LoadedDrafter drafter = attach_drafter_from_args(args, m, pool, session);
   ProgressBar bar("prompt");
   session.set_progress([&bar](int done, int total) {
     bar.update(done, total);
@@ -131,6 +139,10 @@ int cmd_chat(int argc, char** argv) {
           if (j.is_discarded()) throw Error(arg + ": not valid JSON");
           session.load(j);
           std::printf("loaded %zu messages from %s\n", session.messages().size(), arg.c_str());
+        } else if ((cmd == "/image" || cmd == "/audio") && !arg.empty()) {
+          session.attach(cmd == "/image" ? MediaKind::kImage : MediaKind::kAudio, arg);
+          std::printf("attached %s (%zu pending for your next message)\n", arg.c_str(),
+                      session.pending_media());
         } else {
           std::printf("unknown or incomplete command '%s' (/help)\n", line.c_str());
         }

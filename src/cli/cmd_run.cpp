@@ -92,14 +92,15 @@ int cmd_run(int argc, char** argv) {
         "  --special               (--raw) parse special-token text such as <|turn>\n"
         "  --no-bos                (--raw) do not prepend <bos>\n"
         "  --json                  print {content, thinking, tool_calls, errors, finish_reason, usage}\n"
-        "%s",
-        kGenerationHelp);
+        "%s%s",
+        kGenerationHelp, kMediaHelp);
     return 0;
   }
   std::vector<std::string> known = kGenerationOptions;
   for (const char* k : {"-p", "--prompt", "--ids", "--raw", "--json", "--no-bos", "--special"}) {
     known.push_back(k);
   }
+  known.insert(known.end(), kMediaOptions.begin(), kMediaOptions.end());
   args.reject_unknown(known);
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("run: missing -m MODEL");
@@ -132,6 +133,9 @@ int cmd_run(int argc, char** argv) {
   ThreadPool pool(threads_from_args(args));
   ChatSession session(*m.model, *m.tokenizer, pool, o);
   if (args.has("--system")) session.set_system(args.get({"--system"}));
+  const std::unique_ptr<gemma4::Projector> projector = projector_from_args(args, m);
+  attach_media_from_args(args, projector.get(), session);
+  const LoadedDrafter drafter = attach_drafter_from_args(args, m, pool, session);
   ProgressBar bar("prompt");
   session.set_progress([&bar](int done, int total) {
     bar.update(done, total);

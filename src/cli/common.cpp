@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "format/gguf.h"
+#include "media/image.h"
 #include "util/error.h"
 
 namespace ug::cli {
@@ -19,11 +20,32 @@ LoadedModel load_model_and_tokenizer(const std::string& path) {
   return m;
 }
 
-const std::vector<std::string> kGenerationOptions = {
-    "-m", "--model", "-t", "--threads", "--ctx", "-c", "--cache-type", "--ubatch", "-n",
-    "--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-    "--presence-penalty", "--frequency-penalty", "--repeat-last-n", "--seed", "--system",
-    "--chat-template", "--think"};
+const std::vector<std::string> kGenerationOptions = {"-m",
+                                                     "--model",
+                                                     "-t",
+                                                     "--threads",
+                                                     "--ctx",
+                                                     "-c",
+                                                     "--cache-type",
+                                                     "--ubatch",
+                                                     "-n",
+                                                     "--n-predict",
+                                                     "--temp",
+                                                     "--top-k",
+                                                     "--top-p",
+                                                     "--min-p",
+                                                     "--repeat-penalty",
+                                                     "--presence-penalty",
+                                                     "--frequency-penalty",
+                                                     "--repeat-last-n",
+                                                     "--seed",
+                                                     "--system",
+                                                     "--chat-template",
+                                                     "--think",
+                                                     "--draft",
+                                                     "--draft-max",
+                                                     "--draft-min",
+                                                     "--draft-adaptive"};
 
 const char* kGenerationHelp =
     "  -t, --threads N         threads (default: all cores)\n"
@@ -36,7 +58,11 @@ const char* kGenerationHelp =
     "  --seed N                sampling seed (default 0)\n"
     "  --system TEXT           system prompt\n"
     "  --think on|off          thinking mode (default off)\n"
-    "  --chat-template FILE    use this Jinja template instead of the model's\n";
+    "  --chat-template FILE    use this Jinja template instead of the model's\n"
+    "  --draft FILE            MTP drafter (gemma4-assistant GGUF or HF folder): speculative "
+    "decoding\n"
+    "  --draft-max N, --draft-min N   drafts per round (default 4 / 0; 0 lets it switch off)\n"
+    "  --draft-adaptive on|off choose the depth each round from measured speed (default on)\n";
 
 int threads_from_args(const Args& args) {
   const int t = args.get_int({"-t", "--threads"}, default_threads());
@@ -68,6 +94,14 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
   s.penalty_last_n = args.get_int({"--repeat-last-n"}, s.penalty_last_n);
   s.seed = uint64_t(args.get_int({"--seed"}, 0));
   validate(s);
+  o.speculative.draft_max = args.get_int({"--draft-max"}, o.speculative.draft_max);
+  o.speculative.draft_min = args.get_int({"--draft-min"}, o.speculative.draft_min);
+  const std::string adaptive = args.get({"--draft-adaptive"}, "on");
+  if (adaptive != "on" && adaptive != "off") {
+    throw Error("option --draft-adaptive: expected on or off");
+  }
+  o.speculative.adaptive = adaptive == "on";
+  validate(o.speculative);
   const std::string think = args.get({"--think"}, "off");
   if (think != "on" && think != "off") throw Error("option --think: expected on or off");
   o.enable_thinking = think == "on";
@@ -78,6 +112,60 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
     o.chat_template.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   return o;
+}
+
+const std::vector<std::string> kMediaOptions = {"--mmproj", "--image", "--audio", "--image-tokens",
+                                                "--audio-max"};
+
+const char* kMediaHelp =
+    "  --mmproj FILE           multimodal projector (mmproj GGUF or HF folder); not needed\n"
+    "                          when the model file bundles it\n"
+    "  --image FILE            attach an image (PNG, JPEG, GIF, WebP, BMP, PPM); repeatable\n"
+    "  --audio FILE            attach audio (WAV, FLAC, OGG, MP3); repeatable\n"
+    "  --image-tokens N        soft tokens per image: 70, 140, 280 (default), 560, 1120\n"
+    "  --audio-max SECONDS     longest accepted clip (default 30, the model's training length)\n";
+
+std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m) {
+  const std::string path = args.get({"--mmproj"});
+  const int n_embd = m.model->config.n_embd;
+  if (!path.empty()) return gemma4::load_projector(path, n_embd);
+  if (m.model->gguf && (m.model->gguf->find_tensor("v.patch_embd.weight") ||
+                        m.model->gguf->find_tensor("mm.a.input_projection.weight"))) {
+    return gemma4::load_projector(m.model->path, n_embd);
+  }
+  if (m.model->safetensors && gemma4::has_projector_tensors(m.model->path)) {
+    return gemma4::load_projector(m.model->path, n_embd);
+  }
+  return nullptr;
+}
+
+MediaOptions media_options_from_args(const Args& args) {
+  MediaOptions o;
+  o.image_budget = args.get_int({"--image-tokens"}, o.image_budget);
+  bool known_budget = false;
+  for (int b : media::kImageBudgets) known_budget = known_budget || b == o.image_budget;
+  if (!known_budget) throw Error("option --image-tokens: expected 70, 140, 280, 560 or 1120");
+  o.audio_max_seconds = args.get_double({"--audio-max"}, o.audio_max_seconds);
+  if (!(o.audio_max_seconds > 0)) throw Error("option --audio-max: must be > 0 seconds");
+  return o;
+}
+
+void attach_media_from_args(const Args& args, const gemma4::Projector* projector,
+                            ChatSession& session) {
+  session.set_projector(projector, media_options_from_args(args));
+  for (const auto& f : args.get_all("--image")) session.attach(MediaKind::kImage, f);
+  for (const auto& f : args.get_all("--audio")) session.attach(MediaKind::kAudio, f);
+}
+
+LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
+                                       ChatSession& session) {
+  LoadedDrafter d;
+  const std::string path = args.get({"--draft"});
+  if (path.empty()) return d;
+  d.model = gemma4::load_drafter(path);
+  d.drafter = std::make_unique<gemma4::Drafter>(*d.model, *m.model, pool);
+  session.set_drafter(d.drafter.get());
+  return d;
 }
 
 }  // namespace ug::cli

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "model/gemma4/drafter.h"
 #include "model/gemma4/model.h"
+#include "model/gemma4/projector.h"
 #include "runtime/chat_session.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,5 +27,26 @@ extern const char* kGenerationHelp;
 // Fills chat options from the command line, starting from the model's recommended sampling.
 ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m);
 int threads_from_args(const Args& args);
+
+// Multimodal options of run/chat: --mmproj, --image, --audio (repeatable), --image-tokens,
+// --audio-max.
+extern const std::vector<std::string> kMediaOptions;
+extern const char* kMediaHelp;
+// The projector from --mmproj, or from the model file itself when it bundles the projector
+// tensors; null when neither (media requests then fail with a hint).
+std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m);
+MediaOptions media_options_from_args(const Args& args);
+// Connects the projector to the session and attaches every --image, then every --audio file.
+void attach_media_from_args(const Args& args, const gemma4::Projector* projector,
+                            ChatSession& session);
+
+// MTP drafter of run/chat (--draft FILE; --draft-max/--draft-min/--draft-adaptive are parsed by
+// chat_options_from_args). Members are null without --draft.
+struct LoadedDrafter {
+  std::unique_ptr<gemma4::DrafterModel> model;
+  std::unique_ptr<gemma4::Drafter> drafter;
+};
+LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
+                                       ChatSession& session);
 
 }  // namespace ug::cli

@@ -55,5 +55,10 @@ void axpy(float a, const float* x, float* y, int64_t n);
 const char* active_target();
 // Restricts dispatch to targets in `mask` (hwy target bits); 0 restores all. For tests/--simd.
 void force_targets(int64_t mask);
+// Targets compiled into the kernels that this CPU runs (hwy target bits, current force_targets
+// restriction applied); lower bits are better targets. Loop over its bits to test every target.
+int64_t available_targets();
+// Name of one hwy target bit ("AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...).
+const char* target_name(int64_t target);
 
 }  // namespace ug::kernels

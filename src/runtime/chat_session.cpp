@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "util/error.h"
 
@@ -19,7 +20,8 @@ ChatSession::ChatSession(const gemma4::Model& model, const Tokenizer& tokenizer,
                pool),
       // The model's own template is the source of truth; the official one when it has none.
       template_(!options_.chat_template.empty() ? options_.chat_template
-                                                : tokenizer.data().chat_template) {
+                                                : tokenizer.data().chat_template),
+      pool_(pool) {
   validate(options_.sampling);
 }
 
@@ -34,8 +36,40 @@ void ChatSession::set_system(const std::string& text) {
 
 void ChatSession::reset() {
   ordered_json kept = ordered_json::array();
-  if (!messages_.empty() && messages_[0].value("role", "") == "system") kept.push_back(messages_[0]);
+  if (!messages_.empty() && messages_[0].value("role", "") == "system")
+    kept.push_back(messages_[0]);
   messages_ = kept;
+  media_.clear();
+}
+
+void ChatSession::set_projector(const gemma4::Projector* projector, MediaOptions media_options) {
+  projector_ = projector;
+  media_options_ = media_options;
+}
+
+void ChatSession::attach(MediaKind kind, const std::string& path) {
+  if (!projector_) {
+    throw Error(path + ": " + media_kind_name(kind) +
+                " input needs the multimodal projector (--mmproj FILE)");
+  }
+  pending_.push_back(std::make_shared<const MediaEmbedding>(
+      embed_media_file(*projector_, kind, path, media_options_, pool_)));
+}
+
+AssembledPrompt ChatSession::assemble(const std::string& prompt_text) const {
+  if (media_.empty()) {
+    EncodeOptions eo;
+    eo.add_bos = false;  // the template writes <bos> itself
+    eo.parse_special = true;
+    AssembledPrompt a;
+    a.input.tokens = tokenizer_.encode(prompt_text, eo);
+    a.ids = a.input.tokens;
+    a.cache_keys = a.input.tokens;
+    return a;
+  }
+  std::vector<const MediaEmbedding*> items;
+  for (const auto& m : media_) items.push_back(m.get());
+  return assemble_prompt(prompt_text, tokenizer_, items, model_.config.n_embd);
 }
 
 ordered_json ChatSession::save() const {
@@ -50,16 +84,21 @@ void ChatSession::load(const ordered_json& conversation) {
   for (size_t i = 0; i < conversation["messages"].size(); ++i) {
     const auto& m = conversation["messages"][i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
-      throw Error("conversation: messages[" + std::to_string(i) + "]: expected an object with a role");
+      throw Error("conversation: messages[" + std::to_string(i) +
+                  "]: expected an object with a role");
     }
   }
   messages_ = conversation["messages"];
+  // Embeddings are not saved: media parts of a loaded conversation must be attached again.
+  media_.clear();
   if (conversation.contains("enable_thinking") && conversation["enable_thinking"].is_boolean()) {
     options_.enable_thinking = conversation["enable_thinking"].get<bool>();
   }
 }
 
-void ChatSession::add_message(ordered_json message) { messages_.push_back(std::move(message)); }
+void ChatSession::add_message(ordered_json message) {
+  messages_.push_back(std::move(message));
+}
 
 std::string ChatSession::render_prompt() const {
   ordered_json inputs;
@@ -72,7 +111,8 @@ std::string ChatSession::render_prompt() const {
   return template_.render(inputs);
 }
 
-void ChatSession::prefill(const std::vector<int32_t>& prompt, ChatStats* stats) {
+void ChatSession::prefill(const AssembledPrompt& assembled, ChatStats* stats) {
+  const std::vector<int32_t>& prompt = assembled.cache_keys;
   if (int64_t(prompt.size()) >= int64_t(options_.n_ctx)) {
     throw Error("the prompt has " + std::to_string(prompt.size()) +
                 " tokens, which does not fit the context length " + std::to_string(options_.n_ctx) +
@@ -84,6 +124,10 @@ void ChatSession::prefill(const std::vector<int32_t>& prompt, ChatStats* stats) 
     ++common;
   }
   if (common == prompt.size()) --common;
+  // Restart at the beginning of a soft-token run: a bidirectional block is never split, and the
+  // embedding rows are sliced per run.
+  const auto& in = assembled.input;
+  while (common > 0 && in.tokens[common] < 0 && in.tokens[common - 1] < 0) --common;
   if (common < cached_.size()) {
     const int rollback = int(cached_.size() - common);
     if (rollback <= decoder_.cache().rollback_limit()) {
@@ -95,32 +139,47 @@ void ChatSession::prefill(const std::vector<int32_t>& prompt, ChatStats* stats) 
     cached_.resize(common);
   }
   gemma4::Output out;
-  const std::vector<int32_t> rest(prompt.begin() + std::ptrdiff_t(common), prompt.end());
+  gemma4::Input rest;
+  const auto split = std::ptrdiff_t(common);
+  rest.tokens.assign(in.tokens.begin() + split, in.tokens.end());
+  const auto skipped_rows = std::count(in.tokens.begin(), in.tokens.begin() + split, -1);
+  rest.embeddings.assign(in.embeddings.begin() + skipped_rows * model_.config.n_embd,
+                         in.embeddings.end());
+  if (!in.block.empty()) rest.block.assign(in.block.begin() + split, in.block.end());
   const auto t0 = std::chrono::steady_clock::now();
-  decoder_.eval_tokens(rest, gemma4::Outputs::kLast, &out);
-  stats->prompt_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  decoder_.eval(rest, gemma4::Outputs::kLast, &out);
+  stats->prompt_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   cached_ = prompt;
   stats->prompt_tokens = int(prompt.size());
-  stats->prompt_evaluated = int(rest.size());
+  stats->prompt_evaluated = int(rest.tokens.size());
   last_logits_ = std::move(out.logits);
+  last_hidden_ = std::move(out.hidden);
 }
 
 ChatReply ChatSession::send(const std::string& user_text,
                             const std::function<void(const OutputEvent&)>& on_event,
                             const std::atomic<bool>* cancel) {
-  add_message(ordered_json{{"role", "user"}, {"content", user_text}});
+  if (pending_.empty()) {
+    add_message(ordered_json{{"role", "user"}, {"content", user_text}});
+  } else {
+    ordered_json parts = ordered_json::array();
+    for (const auto& m : pending_) {
+      parts.push_back({{"type", media_kind_name(m->kind)}, {"source", m->source}});
+    }
+    if (!user_text.empty()) parts.push_back({{"type", "text"}, {"text", user_text}});
+    add_message(ordered_json{{"role", "user"}, {"content", parts}});
+    media_.insert(media_.end(), pending_.begin(), pending_.end());
+    pending_.clear();
+  }
   return reply(on_event, cancel);
 }
 
 ChatReply ChatSession::reply(const std::function<void(const OutputEvent&)>& on_event,
                              const std::atomic<bool>* cancel) {
   ChatReply r;
-  const std::string prompt_text = render_prompt();
-  EncodeOptions eo;
-  eo.add_bos = false;  // the template writes <bos> itself
-  eo.parse_special = true;
-  const std::vector<int32_t> prompt = tokenizer_.encode(prompt_text, eo);
-  prefill(prompt, &r.stats);
+  const AssembledPrompt assembled = assemble(render_prompt());
+  prefill(assembled, &r.stats);
 
   Sampler sampler(options_.sampling, std::vector<int32_t>(model_.suppress_tokens.begin(),
                                                           model_.suppress_tokens.end()));
@@ -132,27 +191,55 @@ ChatReply ChatSession::reply(const std::function<void(const OutputEvent&)>& on_e
   auto dispatch = [&]() {
     for (const OutputEvent& e : events) {
       switch (e.type) {
-        case OutputEventType::kContent: r.content += e.text; break;
-        case OutputEventType::kThinking: r.thinking += e.text; break;
-        case OutputEventType::kToolCall: r.tool_calls.push_back(e.tool_call); break;
-        case OutputEventType::kError: r.errors.push_back({e.text, e.error}); break;
+        case OutputEventType::kContent:
+          r.content += e.text;
+          break;
+        case OutputEventType::kThinking:
+          r.thinking += e.text;
+          break;
+        case OutputEventType::kToolCall:
+          r.tool_calls.push_back(e.tool_call);
+          break;
+        case OutputEventType::kError:
+          r.errors.push_back({e.text, e.error});
+          break;
       }
       if (on_event) on_event(e);
     }
     events.clear();
   };
 
-  std::vector<int32_t> history = prompt;
+  std::vector<int32_t> history = assembled.ids;
   std::vector<float> logits = std::move(last_logits_);
   gemma4::Output out;
   const auto t0 = std::chrono::steady_clock::now();
   r.finish_reason = "length";
+  // With a drafter, tokens after the first come from draft-verify rounds (runtime/speculative.h).
+  std::unique_ptr<SpeculativeGenerator> spec;
+  std::vector<int32_t> queued;
+  size_t next_queued = 0;
+  const size_t prompt_cached = cached_.size();
+  spec_stats_ = SpeculativeStats();
   for (int i = 0; i < options_.max_tokens; ++i) {
     if (cancel && cancel->load()) {
       r.finish_reason = "cancelled";
       break;
     }
-    const int32_t tok = sampler.sample(logits, history);
+    int32_t tok;
+    if (spec) {
+      if (next_queued == queued.size()) {
+        if (decoder_.n_past() >= options_.n_ctx) break;
+        queued = spec->round(-1, options_.max_tokens - i).emitted;
+        next_queued = 0;
+        cached_.resize(prompt_cached);
+        cached_.insert(cached_.end(), spec->history().begin() + std::ptrdiff_t(prompt_cached),
+                       spec->history().end() - 1);
+        spec_stats_ = spec->stats();
+      }
+      tok = queued[next_queued++];
+    } else {
+      tok = sampler.sample(logits, history);
+    }
     if (std::find(model_.eog_tokens.begin(), model_.eog_tokens.end(), tok) !=
         model_.eog_tokens.end()) {
       r.finish_reason = "stop";
@@ -162,7 +249,15 @@ ChatReply ChatSession::reply(const std::function<void(const OutputEvent&)>& on_e
     ++r.stats.generated_tokens;
     parser.feed(stream.push(tok), events);
     dispatch();
+    if (spec) continue;
     if (decoder_.n_past() >= options_.n_ctx) break;
+    if (drafter_ && last_hidden_.size() == size_t(model_.config.n_embd) &&
+        history.size() == cached_.size() + 1) {
+      spec =
+          std::make_unique<SpeculativeGenerator>(decoder_, drafter_, sampler, options_.speculative);
+      spec->begin(history, last_hidden_);
+      continue;
+    }
     decoder_.eval_tokens({tok}, gemma4::Outputs::kLast, &out);
     cached_.push_back(tok);
     logits.swap(out.logits);

@@ -18,6 +18,8 @@
 #include "model/gemma4/decoder.h"
 #include "tokenizer/tokenizer.h"
 #include "runtime/generate.h"
+#include "runtime/oracle_check_mm.h"
+#include "runtime/oracle_check_mtp.h"
 #include "util/error.h"
 
 namespace ug {
@@ -339,7 +341,8 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
                                 std::ostream& out) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": no such file or directory");
-  std::vector<fs::path> text_files, tokenizer_files, template_files, unsupported;
+  std::vector<fs::path> text_files, tokenizer_files, template_files, mm_files, unsupported;
+  std::vector<fs::path> mtp_files;
   auto classify = [&](const fs::path& p) {
     const std::string name = p.filename().string();
     const std::string dir = p.parent_path().filename().string();
@@ -350,8 +353,13 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
       tokenizer_files.push_back(p);
     } else if (dir == "template" && name == "conversations.jsonl") {
       template_files.push_back(p);
-    } else if (name == "vision_preprocess.json" || name == "audio.json" || name == "mm_summary.json" ||
-               name == "models.json") {
+    } else if (is_mtp_case_file(p)) {
+      mtp_files.push_back(p);
+    } else if (dir == "mtp" && name == "models.json") {
+      // The pair list; every case.json names its own models.
+    } else if (is_multimodal_case_file(p)) {
+      mm_files.push_back(p);
+    } else if (name == "models.json") {
       unsupported.push_back(p);
     } else {
       return false;
@@ -366,10 +374,12 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
     throw Error(path + ": not a case file this version understands (text/cases-*.jsonl, "
                        "tokenizer/*.jsonl, template/conversations.jsonl)");
   }
-  for (auto* v : {&text_files, &tokenizer_files, &template_files, &unsupported}) {
+  for (auto* v :
+       {&text_files, &tokenizer_files, &template_files, &mm_files, &unsupported, &mtp_files}) {
     std::sort(v->begin(), v->end());
   }
-  if (text_files.empty() && tokenizer_files.empty() && template_files.empty() && unsupported.empty()) {
+  if (text_files.empty() && tokenizer_files.empty() && template_files.empty() && mm_files.empty() &&
+      unsupported.empty() && mtp_files.empty()) {
     throw Error(path + ": no oracle cases found");
   }
   OracleSummary summary;
@@ -379,9 +389,11 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
     TextCaseRunner runner(options, out);
     for (const auto& f : text_files) runner.run_file(f, &summary);
   }
+  for (const auto& f : mm_files) run_multimodal_case_file(f, options, out, &summary);
+  run_mtp_cases(mtp_files, options, out, &summary);
   for (const auto& f : unsupported) {
     out << "SKIP " << f.parent_path().filename().string() << "/" << f.filename().string()
-        << ": multimodal/MTP case types are not implemented yet\n";
+        << ": MTP case types are not implemented yet\n";
     ++summary.skipped;
   }
   return summary;

@@ -6,6 +6,7 @@
 
 #include "model/gemma4/decoder.h"
 #include "model_test_util.h"
+#include "util/error.h"
 
 namespace ug::gemma4 {
 namespace {

@@ -23,7 +23,8 @@ KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type)
     throw Error("KV cache type " + tensor_type_name(type) + " is not supported (f32, f16, bf16, q8_0)");
   }
   if (n_ctx <= 0) throw Error("context length " + std::to_string(n_ctx) + " must be > 0");
-  ring_slack_ = std::max(0, std::min(n_ctx, config.sliding_window + n_ubatch) - config.sliding_window);
+  // A ring that can hold the whole context never wraps, so any rollback is possible.
+  ring_slack_ = config.sliding_window + n_ubatch >= n_ctx ? n_ctx : n_ubatch;
   layers_.resize(size_t(config.n_layer));
   for (int i = 0; i < config.n_layer; ++i) {
     const LayerConfig& lc = config.layers[size_t(i)];

@@ -50,6 +50,16 @@ kernels::Matrix matrix(const TensorLookup& lookup, const std::string& name, int6
 
 }  // namespace
 
+TensorRef require_tensor(const TensorLookup& lookup, const std::string& name,
+                         const std::string& source) {
+  return require(lookup, name, source);
+}
+
+kernels::Matrix load_matrix(const TensorLookup& lookup, const std::string& name, int64_t cols,
+                            int64_t rows, const std::string& source) {
+  return matrix(lookup, name, cols, rows, source);
+}
+
 void validate_config(const Config& c, const std::string& source) {
   if (c.sliding_window <= 0) {
     throw Error(source + ": sliding window " + std::to_string(c.sliding_window) + " must be > 0");

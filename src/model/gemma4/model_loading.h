@@ -34,6 +34,12 @@ struct WeightNames {
   std::function<std::string(int layer, LayerTensor)> layer;
 };
 
+// A present tensor of a supported type; throws ug::Error naming it otherwise.
+TensorRef require_tensor(const TensorLookup& lookup, const std::string& name,
+                         const std::string& source);
+// A 2-D weight of ggml shape {cols, rows} (rows = outputs), validated for shape and block size.
+kernels::Matrix load_matrix(const TensorLookup& lookup, const std::string& name, int64_t cols,
+                            int64_t rows, const std::string& source);
 // Checks layer geometry (head dims, block-size divisibility, RoPE dims).
 void validate_config(const Config& c, const std::string& source);
 // Fills model.layers / token_embd / output_norm and config.n_vocab, validating presence, type and shape.
