@@ -4,6 +4,7 @@
 #include "model/gemma4/decoder.h"
 #include "model/gemma4/synth.h"
 #include "model_test_util.h"
+#include "util/error.h"
 
 namespace ug::gemma4 {
 namespace {
