@@ -120,8 +120,6 @@ class Interp {
   Value call_macro(const Callable& macro, CallArgs& args);
   Value call_loop(LoopState& loop, CallArgs& args);
   Value filter_body(const Expr& filter, std::string body, const ScopePtr& scope);
-
-  friend struct DepthGuard;
 };
 
 // --- builtins (jinja_builtins.cpp) ---

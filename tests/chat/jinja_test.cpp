@@ -586,6 +586,16 @@ TEST(JinjaGuards, OutputSizeIsLimited) {
             std::string::npos);
 }
 
+TEST(JinjaGuards, WidthsFromDataAreBounded) {
+  Options options;
+  options.max_output_bytes = 1 << 16;
+  EXPECT_EQ(render_str("{{ '%*d|' % (-4, 7) }}{{ '%*d|' % (4, 7) }}"), "7   |   7|");
+  EXPECT_NE(error_of("{{ '%*d' % (1000000000000, 1) }}", "{}", options).find("output"),
+            std::string::npos);
+  EXPECT_NE(error_of("{{ 'x'.ljust(1000000000000) }}", "{}", options).find("output"),
+            std::string::npos);
+}
+
 TEST(JinjaGuards, RangeIsLimitedLikeTheSandbox) {
   EXPECT_EQ(render_str("{{ range(100000) | length }}"), "100000");
   EXPECT_NE(error_of("{{ range(100001) | length }}").find("range too big"), std::string::npos);
@@ -701,6 +711,14 @@ TEST(JinjaDeviations, ReferenceCyclesRenderAndDoNotLeak) {
   EXPECT_EQ(render_str("{% set a = [] %}{% set b = {'a': a} %}{% set _ = a.append(b) %}"
                        "{{ a[0].a[0].a | length }}"),
             "1");
+}
+
+TEST(JinjaDeviations, KeysAndValuesFiltersAreExtensions) {
+  // jinja2 only has d.keys() / d.values(); the filter forms are accepted too.
+  EXPECT_EQ(render_str("{{ d | keys }} {{ d | values }} {{ missing | keys }}",
+                       R"({"d": {"b": 1, "a": [2]}})"),
+            "['b', 'a'] [1, [2]] []");
+  EXPECT_NE(error_of("{{ [1] | keys }}").find("keys expects a mapping"), std::string::npos);
 }
 
 TEST(JinjaDeviations, GenerationBlockRendersItsBody) {
