@@ -3,38 +3,32 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "format/gguf.h"
 #include "model/gemma4/kv_cache.h"
 #include "model/gemma4/model.h"
+#include "runtime/memory_plan.h"
 #include "util/error.h"
 
 namespace ug::cli {
 
-namespace {
-std::string human_bytes(double b) {
-  char buf[64];
-  if (b >= 1024.0 * 1024 * 1024) {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-  } else if (b >= 1024.0 * 1024) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-  }
-  return buf;
-}
-}  // namespace
 
 int cmd_info(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h"});
   if (args.has("--help") || args.has("-h") || args.positional().size() != 1) {
-    std::puts("usage: unigemma info MODEL [--ctx N] [--cache-type f16] [--ubatch N]");
+    std::puts(
+        "usage: unigemma info MODEL [--ctx N|auto] [--cache-type f16] [--ubatch N]\n"
+        "                           [--mem-limit SIZE] [--draft FILE] [--mmproj FILE]\n"
+        "                           [--image-tokens N]");
     return args.positional().size() == 1 ? 0 : 2;
   }
-  args.reject_unknown({"--ctx", "-c", "--cache-type", "--ubatch"});
+  args.reject_unknown({"--ctx", "-c", "--cache-type", "--ubatch", "--mem-limit", "--draft",
+                       "--mmproj", "--image-tokens"});
   const std::string path = args.positional()[0];
   auto model = gemma4::load_model(path);
   const gemma4::Config& c = model->config;
-  const int n_ctx = args.get_int({"--ctx", "-c"}, 4096);
+  const bool auto_ctx = args.get({"--ctx", "-c"}) == "auto";
+  const int n_ctx = auto_ctx ? 4096 : args.get_int({"--ctx", "-c"}, 4096);
   const int n_ubatch = args.get_int({"--ubatch"}, 512);
   const std::string ct = args.get({"--cache-type"}, "f16");
   TensorType cache_type;
@@ -81,21 +75,39 @@ int cmd_info(int argc, char** argv) {
   }
   std::printf("\n");
 
-  // Memory plan.
-  const uint64_t weights = model->weight_bytes;
-  const uint64_t kv = gemma4::KvCache::bytes_for(c, n_ctx, std::min(n_ubatch, n_ctx), cache_type);
-  const uint64_t n = uint64_t(std::min(n_ubatch, n_ctx));
-  const uint64_t act = 4 * n *
-                       (4 * uint64_t(c.n_embd) + 2 * uint64_t(c.max_q_dim()) +
-                        2 * uint64_t(c.max_kv_dim()) + 2 * uint64_t(c.max_ff()) +
-                        uint64_t(c.max_head_dim())) +
-                       8 * uint64_t(c.n_vocab) + 4 * uint64_t(c.n_embd);
-  std::printf("memory plan (ctx %d, cache %s, ubatch %d):\n", n_ctx, tensor_type_name(cache_type).c_str(),
-              int(n));
-  std::printf("  weights (mmap)   %s\n", human_bytes(double(weights)).c_str());
-  std::printf("  KV cache         %s\n", human_bytes(double(kv)).c_str());
-  std::printf("  activations      %s\n", human_bytes(double(act)).c_str());
-  std::printf("  total            %s\n", human_bytes(double(weights + kv + act)).c_str());
+  // Memory plan: the same computation run/chat/serve check before loading.
+  MemoryPlanRequest req;
+  req.config = &c;
+  req.weight_bytes = model->weight_bytes;
+  req.n_ctx = n_ctx;
+  req.n_ubatch = n_ubatch;
+  req.cache_type = cache_type;
+  req.drafter_bytes = path_bytes(args.get({"--draft"}));
+  req.projector_bytes = path_bytes(args.get({"--mmproj"}));
+  if (req.projector_bytes > 0) req.max_image_tokens = args.get_int({"--image-tokens"}, 280);
+  const std::string limit = args.get({"--mem-limit"});
+  const uint64_t budget = limit.empty() ? available_memory() : parse_memory_size(limit);
+  if (auto_ctx) {
+    if (budget == 0) throw Error("--ctx auto: cannot read the available memory; give --mem-limit");
+    req.n_ctx = auto_context(req, budget);
+  }
+  const MemoryPlan plan = plan_memory(req);
+  std::printf("memory plan (ctx %d%s, cache %s, ubatch %d):\n", plan.n_ctx,
+              auto_ctx ? " = auto" : "", tensor_type_name(cache_type).c_str(),
+              std::min(n_ubatch, plan.n_ctx));
+  auto line = [](const char* what, uint64_t bytes) {
+    if (bytes) std::printf("  %-16s %s\n", what, human_bytes(double(bytes)).c_str());
+  };
+  line("weights (mmap)", plan.weights);
+  line("KV cache", plan.kv_cache);
+  line("activations", plan.activations);
+  line("drafter", plan.drafter);
+  line("multimodal", plan.multimodal);
+  line("runtime", plan.runtime);
+  line("total", plan.total());
+  std::printf("  budget           %s (%s)%s\n", human_bytes(double(budget)).c_str(),
+              limit.empty() ? "available memory" : "--mem-limit",
+              budget && plan.total() > budget ? "  -- DOES NOT FIT" : "");
   return 0;
 }
 

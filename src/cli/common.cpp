@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -7,6 +8,7 @@
 #include "cli/commands.h"
 #include "format/gguf.h"
 #include "media/image.h"
+#include "runtime/memory_plan.h"
 #include "util/error.h"
 
 namespace ug::cli {
@@ -45,11 +47,17 @@ const std::vector<std::string> kGenerationOptions = {"-m",
                                                      "--draft",
                                                      "--draft-max",
                                                      "--draft-min",
-                                                     "--draft-adaptive"};
+                                                     "--draft-adaptive",
+                                                     "--mem-limit",
+                                                     "--kv-commit"};
 
 const char* kGenerationHelp =
     "  -t, --threads N         threads (default: all cores)\n"
-    "  --ctx N                 context length in tokens (default 4096)\n"
+    "  --ctx N|auto            context length in tokens (default 4096); auto: the largest that\n"
+    "                          fits the memory plan (printed) within the available memory\n"
+    "  --mem-limit SIZE        memory budget for the plan, e.g. 12G (default: available memory)\n"
+    "  --kv-commit on|off      take the whole KV cache's memory at start-up (default off: pages\n"
+    "                          are committed as the context fills)\n"
     "  --cache-type T          KV cache storage: f16 (default), f32, bf16, q8_0\n"
     "  -n, --n-predict N       maximum tokens per answer (default 1024)\n"
     "  --temp X                temperature; 0 = greedy (default: the model's, Gemma 4: 1.0)\n"
@@ -64,6 +72,48 @@ const char* kGenerationHelp =
     "  --draft-max N, --draft-min N   drafts per round (default 4 / 0; 0 lets it switch off)\n"
     "  --draft-adaptive on|off choose the depth each round from measured speed (default on)\n";
 
+uint64_t path_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty()) return 0;
+  if (!fs::is_directory(path, ec)) {
+    const auto n = fs::file_size(path, ec);
+    return ec ? 0 : uint64_t(n);
+  }
+  uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.path().extension() == ".safetensors") total += uint64_t(e.file_size(ec));
+  }
+  return total;
+}
+
+int plan_context(const Args& args, const LoadedModel& m, int n_ctx, bool auto_ctx, int n_ubatch,
+                 TensorType cache_type) {
+  MemoryPlanRequest req;
+  req.config = &m.model->config;
+  req.weight_bytes = m.model->weight_bytes;
+  req.n_ctx = n_ctx;
+  req.n_ubatch = n_ubatch;
+  req.cache_type = cache_type;
+  req.drafter_bytes = path_bytes(args.get({"--draft"}));
+  req.projector_bytes = path_bytes(args.get({"--mmproj"}));
+  if (req.projector_bytes > 0 || !args.get_all("--image").empty()) {
+    req.max_image_tokens = args.get_int({"--image-tokens"}, MediaOptions{}.image_budget);
+  }
+  const std::string limit = args.get({"--mem-limit"});
+  const uint64_t budget = limit.empty() ? available_memory() : parse_memory_size(limit);
+  const std::string source = limit.empty() ? "available memory" : "--mem-limit";
+  if (auto_ctx) {
+    if (budget == 0) throw Error("--ctx auto: cannot read the available memory; give --mem-limit");
+    req.n_ctx = auto_context(req, budget);
+    std::fprintf(stderr, "memory plan: %s (%s %s)\n", plan_memory(req).summary().c_str(),
+                 source.c_str(), human_bytes(double(budget)).c_str());
+    return req.n_ctx;
+  }
+  check_memory_plan(plan_memory(req), budget, source);
+  return n_ctx;
+}
+
 int threads_from_args(const Args& args) {
   const int t = args.get_int({"-t", "--threads"}, default_threads());
   if (t <= 0 || t > 1024) throw Error("option --threads: must be between 1 and 1024");
@@ -76,11 +126,16 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
     const gguf::File& f = *m.model->gguf;
     apply_model_sampling_defaults([&f](std::string_view k) { return f.opt_float(k); }, o.sampling);
   }
-  o.n_ctx = args.get_int({"--ctx", "-c"}, 4096);
+  const bool auto_ctx = args.get({"--ctx", "-c"}) == "auto";
+  o.n_ctx = auto_ctx ? 4096 : args.get_int({"--ctx", "-c"}, 4096);
   o.n_ubatch = args.get_int({"--ubatch"}, 512);
   if (o.n_ctx <= 0 || o.n_ubatch <= 0) throw Error("options --ctx and --ubatch must be > 0");
   const std::string ct = args.get({"--cache-type"}, "f16");
   if (!parse_tensor_type(ct, &o.cache_type)) throw Error("unknown --cache-type '" + ct + "'");
+  const std::string commit = args.get({"--kv-commit"}, "off");
+  if (commit != "on" && commit != "off") throw Error("option --kv-commit: expected on or off");
+  o.commit_kv = commit == "on";
+  o.n_ctx = plan_context(args, m, o.n_ctx, auto_ctx, o.n_ubatch, o.cache_type);
   o.max_tokens = args.get_int({"-n", "--n-predict"}, 1024);
   if (o.max_tokens < 0) throw Error("option -n: must be >= 0");
   SamplerParams& s = o.sampling;

@@ -27,6 +27,13 @@ extern const char* kGenerationHelp;
 // Fills chat options from the command line, starting from the model's recommended sampling.
 ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m);
 int threads_from_args(const Args& args);
+// The context length to use: `n_ctx`, checked against the memory plan (weights, KV, activations,
+// --draft, --mmproj) and the budget (--mem-limit or the available memory), or with `auto_ctx` the
+// largest that fits (the plan is printed to stderr). Throws ug::Error when it cannot fit.
+int plan_context(const Args& args, const LoadedModel& m, int n_ctx, bool auto_ctx, int n_ubatch,
+                 TensorType cache_type);
+// Bytes of a file, or of the *.safetensors files of a folder; 0 when absent.
+uint64_t path_bytes(const std::string& path);
 
 // Multimodal options of run/chat: --mmproj, --image, --audio (repeatable), --image-tokens,
 // --audio-max.

@@ -16,7 +16,8 @@ ChatSession::ChatSession(const gemma4::Model& model, const Tokenizer& tokenizer,
       tokenizer_(tokenizer),
       options_(std::move(options)),
       decoder_(model,
-               gemma4::DecoderOptions{options_.n_ctx, options_.n_ubatch, options_.cache_type},
+               gemma4::DecoderOptions{options_.n_ctx, options_.n_ubatch, options_.cache_type,
+                                      options_.commit_kv},
                pool),
       // The model's own template is the source of truth; the official one when it has none.
       template_(!options_.chat_template.empty() ? options_.chat_template

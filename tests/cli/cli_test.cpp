@@ -188,3 +188,22 @@ TEST(Cli, TemplateTokenizeDetokenize) {
 }
 
 }  // namespace
+
+TEST(Cli, MemoryPlanAutoContextAndRefusal) {
+  const std::string model = tmp("plan.gguf");
+  ASSERT_EQ(run("synth --shape tiny --type q8_0 -o " + model).code, 0);
+  RunResult i = run("info " + model + " --ctx 4096 --mem-limit 64G");
+  EXPECT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("memory plan (ctx 4096"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("KV cache"), std::string::npos) << i.out;
+  RunResult a = run("info " + model + " --ctx auto --mem-limit 200M");
+  EXPECT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.out.find(" = auto"), std::string::npos) << a.out;
+  // Explicit context or auto that cannot fit: refused up front with the plan in the message.
+  expect_bad_input(run("run -m " + model + " -p hi --ctx 4096 --mem-limit 2M"), "not enough memory");
+  expect_bad_input(run("run -m " + model + " -p hi --ctx auto --mem-limit 1M"), "not enough memory");
+  expect_bad_input(run("run -m " + model + " -p hi --mem-limit lots"), "memory size 'lots'");
+  RunResult r = run("run -m " + model + " -p hi -n 2 -t 2 --ctx auto --mem-limit 200M --kv-commit on");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("memory plan:"), std::string::npos) << r.err;
+}

@@ -71,6 +71,14 @@ Decoder::Decoder(const Model& model, const DecoderOptions& options, ThreadPool& 
   s.gate.resize(n * size_t(c.max_ff()));
   s.up.resize(n * size_t(c.max_ff()));
   s.rope.resize(n * size_t(c.max_head_dim()));
+  if (options_.commit_kv) cache_.commit();
+}
+
+uint64_t Decoder::scratch_bytes(const Config& c, int n_ubatch) {
+  const uint64_t per_position = 3 * uint64_t(c.n_embd) + 2 * uint64_t(c.max_q_dim()) +
+                                2 * uint64_t(c.max_kv_dim()) + 2 * uint64_t(c.max_ff()) +
+                                uint64_t(c.max_head_dim());
+  return sizeof(float) * uint64_t(n_ubatch) * per_position;
 }
 
 void Decoder::eval_tokens(const std::vector<int32_t>& tokens, Outputs outputs, Output* out) {

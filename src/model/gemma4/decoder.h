@@ -16,6 +16,7 @@ struct DecoderOptions {
   int n_ctx = 4096;
   int n_ubatch = 512;  // positions per prompt-processing chunk
   TensorType cache_type = TensorType::F16;
+  bool commit_kv = false;  // touch every KV page up front (fail now, not mid-conversation)
 };
 
 // One input position: a text token, or a precomputed embedding row (multimodal soft token).
@@ -42,6 +43,8 @@ class Decoder {
   KvCache& cache() { return cache_; }
   const KvCache& cache() const { return cache_; }
   int n_past() const { return cache_.n_past(); }
+  // Bytes of the per-chunk working buffers for `n_ubatch` positions (the memory plan uses it).
+  static uint64_t scratch_bytes(const Config& config, int n_ubatch);
 
   // Appends `input` at positions n_past.. and computes the requested outputs. A bidirectional block
   // is never split across chunks. Throws ug::Error when the context would overflow or an id is out

@@ -1,6 +1,7 @@
 #include "model/gemma4/kv_cache.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -70,6 +71,17 @@ void KvCache::truncate(int n) {
                 " positions (sliding rings keep " + std::to_string(ring_slack_) + " spare)");
   }
   n_past_ = n;
+}
+
+void KvCache::commit() {
+  const long page = sysconf(_SC_PAGESIZE);
+  for (auto& [p, n] : mappings_) {
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, n, MADV_POPULATE_WRITE) == 0) continue;
+#endif
+    auto* bytes = static_cast<volatile uint8_t*>(p);
+    for (size_t off = 0; off < n; off += size_t(page)) bytes[off] = 0;
+  }
 }
 
 uint64_t KvCache::reserved_bytes() const {

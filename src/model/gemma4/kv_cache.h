@@ -63,6 +63,9 @@ class KvCache {
   void truncate(int n);
   int rollback_limit() const { return ring_slack_; }
   void clear() { n_past_ = 0; }
+  // Commits every reserved page now, so the memory is taken at start-up (where a shortage can be
+  // reported) rather than when a long conversation reaches it.
+  void commit();
 
   // Bytes reserved (virtual) and bytes for `n_tokens` positions (what is committed when used).
   uint64_t reserved_bytes() const;
