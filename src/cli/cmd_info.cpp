@@ -18,12 +18,13 @@ int cmd_info(int argc, char** argv) {
   if (args.has("--help") || args.has("-h") || args.positional().size() != 1) {
     std::puts(
         "usage: unigemma info MODEL [--ctx N|auto] [--cache-type f16] [--ubatch N]\n"
+        "                           [--cache-type-global T]\n"
         "                           [--mem-limit SIZE] [--draft FILE] [--mmproj FILE]\n"
         "                           [--image-tokens N]");
     return args.positional().size() == 1 ? 0 : 2;
   }
   args.reject_unknown({"--ctx", "-c", "--cache-type", "--ubatch", "--mem-limit", "--draft",
-                       "--mmproj", "--image-tokens"});
+                       "--mmproj", "--image-tokens", "--cache-type-global"});
   const std::string path = args.positional()[0];
   auto model = gemma4::load_model(path);
   const gemma4::Config& c = model->config;
@@ -82,6 +83,7 @@ int cmd_info(int argc, char** argv) {
   req.n_ctx = n_ctx;
   req.n_ubatch = n_ubatch;
   req.cache_type = cache_type;
+  req.global_cache_type = global_cache_type_from_args(args);
   req.drafter_bytes = path_bytes(args.get({"--draft"}));
   req.projector_bytes = path_bytes(args.get({"--mmproj"}));
   if (req.projector_bytes > 0) req.max_image_tokens = args.get_int({"--image-tokens"}, 280);

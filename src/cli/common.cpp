@@ -49,7 +49,8 @@ const std::vector<std::string> kGenerationOptions = {"-m",
                                                      "--draft-min",
                                                      "--draft-adaptive",
                                                      "--mem-limit",
-                                                     "--kv-commit"};
+                                                     "--kv-commit",
+                                                     "--cache-type-global"};
 
 const char* kGenerationHelp =
     "  -t, --threads N         threads (default: all cores)\n"
@@ -59,6 +60,8 @@ const char* kGenerationHelp =
     "  --kv-commit on|off      take the whole KV cache's memory at start-up (default off: pages\n"
     "                          are committed as the context fills)\n"
     "  --cache-type T          KV cache storage: f16 (default), f32, bf16, q8_0\n"
+    "  --cache-type-global T   storage of the full-attention layers' cache, the part that grows\n"
+    "                          with the context (default: --cache-type)\n"
     "  -n, --n-predict N       maximum tokens per answer (default 1024)\n"
     "  --temp X                temperature; 0 = greedy (default: the model's, Gemma 4: 1.0)\n"
     "  --top-k N, --top-p X, --min-p X       truncation (default: the model's, 64 / 0.95 / 0)\n"
@@ -87,14 +90,23 @@ uint64_t path_bytes(const std::string& path) {
   return total;
 }
 
+std::optional<TensorType> global_cache_type_from_args(const Args& args) {
+  const std::string g = args.get({"--cache-type-global"});
+  if (g.empty()) return std::nullopt;
+  TensorType t;
+  if (!parse_tensor_type(g, &t)) throw Error("unknown --cache-type-global '" + g + "'");
+  return t;
+}
+
 int plan_context(const Args& args, const LoadedModel& m, int n_ctx, bool auto_ctx, int n_ubatch,
-                 TensorType cache_type) {
+                 TensorType cache_type, std::optional<TensorType> global_cache_type) {
   MemoryPlanRequest req;
   req.config = &m.model->config;
   req.weight_bytes = m.model->weight_bytes;
   req.n_ctx = n_ctx;
   req.n_ubatch = n_ubatch;
   req.cache_type = cache_type;
+  req.global_cache_type = global_cache_type;
   req.drafter_bytes = path_bytes(args.get({"--draft"}));
   req.projector_bytes = path_bytes(args.get({"--mmproj"}));
   if (req.projector_bytes > 0 || !args.get_all("--image").empty()) {
@@ -132,10 +144,11 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
   if (o.n_ctx <= 0 || o.n_ubatch <= 0) throw Error("options --ctx and --ubatch must be > 0");
   const std::string ct = args.get({"--cache-type"}, "f16");
   if (!parse_tensor_type(ct, &o.cache_type)) throw Error("unknown --cache-type '" + ct + "'");
+  o.global_cache_type = global_cache_type_from_args(args);
   const std::string commit = args.get({"--kv-commit"}, "off");
   if (commit != "on" && commit != "off") throw Error("option --kv-commit: expected on or off");
   o.commit_kv = commit == "on";
-  o.n_ctx = plan_context(args, m, o.n_ctx, auto_ctx, o.n_ubatch, o.cache_type);
+  o.n_ctx = plan_context(args, m, o.n_ctx, auto_ctx, o.n_ubatch, o.cache_type, o.global_cache_type);
   o.max_tokens = args.get_int({"-n", "--n-predict"}, 1024);
   if (o.max_tokens < 0) throw Error("option -n: must be >= 0");
   SamplerParams& s = o.sampling;

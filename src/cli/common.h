@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,9 @@ int threads_from_args(const Args& args);
 // --draft, --mmproj) and the budget (--mem-limit or the available memory), or with `auto_ctx` the
 // largest that fits (the plan is printed to stderr). Throws ug::Error when it cannot fit.
 int plan_context(const Args& args, const LoadedModel& m, int n_ctx, bool auto_ctx, int n_ubatch,
-                 TensorType cache_type);
+                 TensorType cache_type, std::optional<TensorType> global_cache_type);
+// --cache-type-global, or unset.
+std::optional<TensorType> global_cache_type_from_args(const Args& args);
 // Bytes of a file, or of the *.safetensors files of a folder; 0 when absent.
 uint64_t path_bytes(const std::string& path);
 

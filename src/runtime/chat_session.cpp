@@ -17,7 +17,7 @@ ChatSession::ChatSession(const gemma4::Model& model, const Tokenizer& tokenizer,
       options_(std::move(options)),
       decoder_(model,
                gemma4::DecoderOptions{options_.n_ctx, options_.n_ubatch, options_.cache_type,
-                                      options_.commit_kv},
+                                      options_.commit_kv, options_.global_cache_type},
                pool),
       // The model's own template is the source of truth; the official one when it has none.
       template_(!options_.chat_template.empty() ? options_.chat_template

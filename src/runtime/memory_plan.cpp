@@ -70,7 +70,8 @@ MemoryPlan plan_memory(const MemoryPlanRequest& r) {
   MemoryPlan p;
   p.n_ctx = r.n_ctx;
   p.weights = r.weight_bytes;
-  p.kv_cache = gemma4::KvCache::bytes_for(c, r.n_ctx, n_ubatch, r.cache_type);
+  p.kv_cache = gemma4::KvCache::bytes_for(c, r.n_ctx, n_ubatch, r.cache_type,
+                                          r.global_cache_type.value_or(r.cache_type));
   // Decoder scratch, the GEMM's packed copy of the widest input, and the last row's logits (plus
   // the sampler's sorted copy).
   p.activations = gemma4::Decoder::scratch_bytes(c, n_ubatch) +

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "format/tensor_type.h"
@@ -17,9 +18,10 @@ struct MemoryPlanRequest {
   int n_ctx = 4096;
   int n_ubatch = 512;
   TensorType cache_type = TensorType::F16;
-  uint64_t drafter_bytes = 0;    // MTP drafter weights, 0 without one
-  uint64_t projector_bytes = 0;  // vision/audio embedder weights, 0 without them
-  int max_image_tokens = 0;      // largest image (soft tokens) a request may carry
+  std::optional<TensorType> global_cache_type;  // unset: cache_type
+  uint64_t drafter_bytes = 0;                   // MTP drafter weights, 0 without one
+  uint64_t projector_bytes = 0;                 // vision/audio embedder weights, 0 without them
+  int max_image_tokens = 0;                     // largest image (soft tokens) a request may carry
 };
 
 struct MemoryPlan {

@@ -138,6 +138,7 @@ class TextCaseRunner {
     dopt.n_ctx = int(n + n_gen + 8);
     dopt.n_ubatch = 512;
     dopt.cache_type = options_.cache_type;
+    dopt.global_cache_type = options_.global_cache_type;
     gemma4::Decoder decoder(model, dopt, pool_);
     gemma4::Output all;
     decoder.eval_tokens(ids, gemma4::Outputs::kAll, &all);

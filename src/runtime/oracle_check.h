@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <optional>
 #include <string>
 
 #include "format/tensor_type.h"
@@ -13,6 +14,7 @@ struct OracleOptions {
   std::string model_override;  // substitute this model for the one each case names
   int n_threads = 0;           // 0 = all cores
   TensorType cache_type = TensorType::F32;
+  std::optional<TensorType> global_cache_type;  // full-attention layers; unset: cache_type
   bool verbose = false;
 };
 

@@ -382,6 +382,7 @@ class Runner {
       dopt.n_ctx = int(ids.size()) + 8;
       dopt.n_ubatch = 512;
       dopt.cache_type = options_.cache_type;
+      dopt.global_cache_type = options_.global_cache_type;
       gemma4::Decoder decoder(model, dopt, pool_);
       gemma4::Output out;
       decoder.eval(input, gemma4::Outputs::kAll, &out);

@@ -135,10 +135,10 @@ class MtpRunner {
         for (int p = 0; p < N; ++p) {
           for (int g = 0; g < lc.n_kv_head; ++g) {
             const size_t off = size_t(p) * row + size_t(g) * size_t(lc.head_dim);
-            kernels::dequantize_row(dec.cache().type(), dec.cache().k_row(layer, p, g), mine.data(),
+            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().k_row(layer, p, g), mine.data(),
                                     lc.head_dim);
             dkv.merge(diff(mine.data(), k.data() + off, mine.size()));
-            kernels::dequantize_row(dec.cache().type(), dec.cache().v_row(layer, p, g), mine.data(),
+            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().v_row(layer, p, g), mine.data(),
                                     lc.head_dim);
             dkv.merge(diff(mine.data(), v.data() + off, mine.size()));
           }
@@ -166,9 +166,9 @@ class MtpRunner {
         for (int p = 0; p < N; ++p) {
           for (int g = 0; g < lc.n_kv_head; ++g) {
             const size_t off = size_t(p) * row + size_t(g) * size_t(lc.head_dim);
-            kernels::quantize_row(cache.type(), k.data() + off, cache.k_row(layer, p, g),
+            kernels::quantize_row(cache.layer(layer).type, k.data() + off, cache.k_row(layer, p, g),
                                   lc.head_dim);
-            kernels::quantize_row(cache.type(), v.data() + off, cache.v_row(layer, p, g),
+            kernels::quantize_row(cache.layer(layer).type, v.data() + off, cache.v_row(layer, p, g),
                                   lc.head_dim);
           }
         }

@@ -21,7 +21,7 @@ void attend(const KvCache& cache, int layer, const LayerConfig& lc, int window, 
   const int hd = lc.head_dim;
   const int q_dim = lc.n_head * hd;
   const int group = lc.n_head / lc.n_kv_head;
-  const TensorType type = cache.type();
+  const TensorType type = cache.layer(layer).type;
   const int64_t n_tasks = int64_t(n) * lc.n_head;
   pool.parallel_for(n_tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;

@@ -54,7 +54,7 @@ Decoder::Decoder(const Model& model, const DecoderOptions& options, ThreadPool& 
       options_(options),
       pool_(pool),
       cache_(model.config, options.n_ctx, std::max(1, std::min(options.n_ubatch, options.n_ctx)),
-             options.cache_type),
+             options.cache_type, options.global_cache_type.value_or(options.cache_type)),
       scratch_(std::make_shared<Scratch>()) {
   if (options_.n_ubatch <= 0) throw Error("batch size must be > 0");
   options_.n_ubatch = std::min(options_.n_ubatch, options_.n_ctx);
@@ -244,8 +244,8 @@ void Decoder::layer_forward(int il, int n, int pos0, const int32_t* block_end) {
       rope(kh, hd, cs);
       kernels::rms_norm(vh, nullptr, vh, hd, eps);
       // 5. append to the KV cache
-      kernels::quantize_row(cache_.type(), kh, cache_.k_row(il, pos, g), hd);
-      kernels::quantize_row(cache_.type(), vh, cache_.v_row(il, pos, g), hd);
+      kernels::quantize_row(cache_.layer(il).type, kh, cache_.k_row(il, pos, g), hd);
+      kernels::quantize_row(cache_.layer(il).type, vh, cache_.v_row(il, pos, g), hd);
     }
   }
   // 6. o = softmax(q·kᵀ + mask)·v

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kernels/thread_pool.h"
@@ -17,6 +18,9 @@ struct DecoderOptions {
   int n_ubatch = 512;  // positions per prompt-processing chunk
   TensorType cache_type = TensorType::F16;
   bool commit_kv = false;  // touch every KV page up front (fail now, not mid-conversation)
+  // Storage of the full-attention layers' cache (the part that grows with the context); unset:
+  // cache_type.
+  std::optional<TensorType> global_cache_type;
 };
 
 // One input position: a text token, or a precomputed embedding row (multimodal soft token).

@@ -502,7 +502,7 @@ void Drafter::attention(const KvCache& cache, int il, int pos) {
   const KeyRange keys = allowed_keys(lc.sliding, drafter_.config.sliding_window, pos, -1);
   const int first = keys.first;
   const int last = pos - 1;
-  const TensorType type = cache.type();
+  const TensorType type = cache.layer(src).type;
   pool_.parallel_for(lc.n_head, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores;
     for (int64_t h = begin; h < end; ++h) {

@@ -17,11 +17,14 @@ int layer_capacity(const LayerConfig& l, int window, int n_ctx, int n_ubatch) {
 }
 }  // namespace
 
-KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type)
+KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type,
+                 TensorType global_type)
     : type_(type), n_ctx_(n_ctx) {
-  if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16 &&
-      type != TensorType::Q8_0) {
-    throw Error("KV cache type " + tensor_type_name(type) + " is not supported (f32, f16, bf16, q8_0)");
+  for (TensorType t : {type, global_type}) {
+    if (t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 &&
+        t != TensorType::Q8_0) {
+      throw Error("KV cache type " + tensor_type_name(t) + " is not supported (f32, f16, bf16, q8_0)");
+    }
   }
   if (n_ctx <= 0) throw Error("context length " + std::to_string(n_ctx) + " must be > 0");
   // A ring that can hold the whole context never wraps, so any rollback is possible.
@@ -31,10 +34,11 @@ KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type)
     const LayerConfig& lc = config.layers[size_t(i)];
     KvLayer& l = layers_[size_t(i)];
     l.sliding = lc.sliding;
+    l.type = lc.sliding ? type : global_type;
     l.capacity = layer_capacity(lc, config.sliding_window, n_ctx, n_ubatch);
     l.n_kv_head = lc.n_kv_head;
     l.head_dim = lc.head_dim;
-    l.head_bytes = type_row_bytes(type, lc.head_dim);
+    l.head_bytes = type_row_bytes(l.type, lc.head_dim);
     l.pos_bytes = l.head_bytes * lc.n_kv_head;
     const size_t bytes = size_t(l.pos_bytes) * size_t(l.capacity);
     // Anonymous private mapping: pages are committed on first write, so an unused tail costs nothing.
@@ -90,10 +94,12 @@ uint64_t KvCache::reserved_bytes() const {
   return total;
 }
 
-uint64_t KvCache::bytes_for(const Config& config, int n_ctx, int n_ubatch, TensorType type) {
+uint64_t KvCache::bytes_for(const Config& config, int n_ctx, int n_ubatch, TensorType type,
+                            TensorType global_type) {
   uint64_t total = 0;
   for (const auto& lc : config.layers) {
-    const uint64_t per_pos = uint64_t(type_row_bytes(type, lc.head_dim)) * uint64_t(lc.n_kv_head);
+    const TensorType t = lc.sliding ? type : global_type;
+    const uint64_t per_pos = uint64_t(type_row_bytes(t, lc.head_dim)) * uint64_t(lc.n_kv_head);
     total += 2 * per_pos * uint64_t(layer_capacity(lc, config.sliding_window, n_ctx, n_ubatch));
   }
   return total;

@@ -15,6 +15,7 @@ namespace ug::gemma4 {
 
 struct KvLayer {
   bool sliding = false;
+  TensorType type = TensorType::F16;  // storage of this layer's rows
   int capacity = 0;       // positions held (ring size for sliding layers)
   int n_kv_head = 0;
   int head_dim = 0;
@@ -26,12 +27,16 @@ struct KvLayer {
 
 class KvCache {
  public:
-  KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type);
+  // `global_type` stores the full-attention layers (which grow with the context), `type` the
+  // sliding ones; the two-argument form uses one type for both.
+  KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type, TensorType global_type);
+  KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type)
+      : KvCache(config, n_ctx, n_ubatch, type, type) {}
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
 
-  TensorType type() const { return type_; }
+  TensorType type() const { return type_; }  // of the sliding layers (see KvLayer::type)
   int n_ctx() const { return n_ctx_; }
   int n_past() const { return n_past_; }
   const KvLayer& layer(int i) const { return layers_[size_t(i)]; }
@@ -69,7 +74,11 @@ class KvCache {
 
   // Bytes reserved (virtual) and bytes for `n_tokens` positions (what is committed when used).
   uint64_t reserved_bytes() const;
-  static uint64_t bytes_for(const Config& config, int n_ctx, int n_ubatch, TensorType type);
+  static uint64_t bytes_for(const Config& config, int n_ctx, int n_ubatch, TensorType type,
+                            TensorType global_type);
+  static uint64_t bytes_for(const Config& config, int n_ctx, int n_ubatch, TensorType type) {
+    return bytes_for(config, n_ctx, n_ubatch, type, type);
+  }
 
  private:
   TensorType type_;
