@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/gemma4/model.h"
+#include "model/gemma4/tensor_names.h"
 
 namespace ug::gemma4 {
 
@@ -24,10 +25,6 @@ struct TensorRef {
 };
 using TensorLookup = std::function<std::optional<TensorRef>(const std::string& name)>;
 
-enum class LayerTensor {
-  kAttnNorm, kQ, kK, kV, kO, kQNorm, kKNorm, kPostAttnNorm,
-  kFfnNorm, kGate, kUp, kDown, kPostFfwNorm, kOutputScale,
-};
 struct WeightNames {
   std::string token_embd;
   std::string output_norm;
