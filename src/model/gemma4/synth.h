@@ -1,5 +1,6 @@
 // Random-weight Gemma 4 models with the exact tensor list of a real one (`unigemma synth`), so the
-// 12B shape can be benchmarked without downloading it, and the engine has a self-made default model.
+// 12B shape can be benchmarked without downloading it, and the engine has a self-made default
+// model.
 #pragma once
 
 #include <cstdint>
