@@ -13,19 +13,30 @@ int cmd_synth(int argc, char** argv) {
   if (args.has("--help") || args.has("-h")) {
     std::puts(
         "usage: unigemma synth --shape 12b|tiny --type TYPE -o FILE [--seed N]\n"
-        "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k (q4_0 stores the tied embedding as Q6_K)");
+        "       unigemma synth --shape 12b|tiny --format safetensors [--type bf16] -o DIR\n"
+        "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k (q4_0 stores the tied embedding as Q6_K)\n"
+        "  --format safetensors writes a Hugging Face folder (config, tokenizer, sharded\n"
+        "  safetensors with the vision/audio embedders) in f32, f16 or bf16 (default bf16)");
     return 0;
   }
-  args.reject_unknown({"--shape", "--type", "-o", "--output", "--seed"});
+  args.reject_unknown({"--shape", "--type", "-o", "--output", "--seed", "--format"});
+  const std::string format = args.get({"--format"}, "gguf");
+  if (format != "gguf" && format != "safetensors") {
+    throw Error("synth: unknown --format '" + format + "' (gguf or safetensors)");
+  }
   gemma4::SynthOptions o;
   o.shape = args.get({"--shape"}, "tiny");
-  const std::string type = args.get({"--type"}, "q8_0");
+  const std::string type = args.get({"--type"}, format == "gguf" ? "q8_0" : "bf16");
   if (!parse_tensor_type(type, &o.type)) throw Error("synth: unknown --type '" + type + "'");
   o.seed = uint64_t(args.get_int({"--seed"}, 1234));
   const std::string out = args.get({"-o", "--output"});
   if (out.empty()) throw Error("synth: missing -o FILE");
   const auto t0 = std::chrono::steady_clock::now();
-  gemma4::write_synthetic_model(o, out);
+  if (format == "safetensors") {
+    gemma4::write_synthetic_hf(o, out);
+  } else {
+    gemma4::write_synthetic_model(o, out);
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", out.c_str(), o.shape.c_str(),
                tensor_type_name(o.type).c_str(), s);

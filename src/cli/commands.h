@@ -13,6 +13,11 @@ int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_check_oracle(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);
+int cmd_pull(int argc, char** argv);
+int cmd_ls(int argc, char** argv);
+int cmd_rm(int argc, char** argv);
 
 // Shared option helpers.
 int default_threads();

@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,12 +10,21 @@
 #include "cli/commands.h"
 #include "format/gguf.h"
 #include "media/image.h"
+#include "runtime/hub.h"
 #include "runtime/memory_plan.h"
 #include "util/error.h"
 
 namespace ug::cli {
 
-LoadedModel load_model_and_tokenizer(const std::string& path) {
+LoadedModel load_model_and_tokenizer(const std::string& path_or_spec) {
+  // `hf:owner/name[:FILE]`: the cached download, pulled on first use.
+  std::string path = path_or_spec;
+  if (path.rfind("hf:", 0) == 0) {
+    hub::PullOptions po;
+    po.progress = isatty(STDERR_FILENO);
+    po.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    path = hub::ensure(path, po).model;
+  }
   LoadedModel m;
   m.model = gemma4::load_model(path);
   m.tokenizer = std::make_unique<Tokenizer>(std::filesystem::is_directory(path)
@@ -197,6 +208,9 @@ std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const L
   const std::string path = args.get({"--mmproj"});
   const int n_embd = m.model->config.n_embd;
   if (!path.empty()) return gemma4::load_projector(path, n_embd);
+  if (const std::string mm = hub::cached_companion(m.model->path, "mmproj"); !mm.empty()) {
+    return gemma4::load_projector(mm, n_embd);  // pulled next to the model
+  }
   if (m.model->gguf && (m.model->gguf->find_tensor("v.patch_embd.weight") ||
                         m.model->gguf->find_tensor("mm.a.input_projection.weight"))) {
     return gemma4::load_projector(m.model->path, n_embd);
@@ -228,7 +242,12 @@ void attach_media_from_args(const Args& args, const gemma4::Projector* projector
 LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
                                        ChatSession& session) {
   LoadedDrafter d;
-  const std::string path = args.get({"--draft"});
+  std::string path = args.get({"--draft"});
+  // A bundle GGUF (docs/bundle-gguf.md) carries its drafter: use it unless --draft names another.
+  if (path.empty() && m.model->gguf && m.model->gguf->has("gemma4-assistant.block_count")) {
+    path = m.model->path;
+  }
+  if (path.empty()) path = hub::cached_companion(m.model->path, "assistant");
   if (path.empty()) return d;
   d.model = gemma4::load_drafter(path);
   d.drafter = std::make_unique<gemma4::Drafter>(*d.model, *m.model, pool);

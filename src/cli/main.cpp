@@ -9,7 +9,9 @@
 #include "util/error.h"
 
 namespace ug::cli {
-int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+int default_threads() {
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 }  // namespace ug::cli
 
 namespace {
@@ -30,6 +32,13 @@ commands:
   synth --shape 12b|tiny --type q4_0|q8_0|... -o FILE
                             write a random-weight model with the exact tensor list
   check-oracle PATH         run reference cases from the oracle pack
+  convert HF_DIR -o OUT.gguf [--type bf16|q8_0|q4_k_m|...] [--bundle]
+                            Hugging Face safetensors folder to GGUF (+ mmproj)
+  quantize IN.gguf OUT.gguf TYPE
+                            re-encode a GGUF (q8_0, q4_0, q4_k_m, q5_k_m, q6_k, ...)
+  pull OWNER/NAME[:FILE]    download a model (+ mmproj, drafter) from the hub into the cache;
+                            run/chat also take -m hf:OWNER/NAME
+  ls / rm OWNER/NAME[:FILE] list / remove cached models
   help                      this text
 
 Run `unigemma <command> --help` for the options of a command.
@@ -54,6 +63,11 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return ug::cli::cmd_bench(argc, argv);
     if (cmd == "synth") return ug::cli::cmd_synth(argc, argv);
     if (cmd == "check-oracle") return ug::cli::cmd_check_oracle(argc, argv);
+    if (cmd == "convert") return ug::cli::cmd_convert(argc, argv);
+    if (cmd == "quantize") return ug::cli::cmd_quantize(argc, argv);
+    if (cmd == "pull") return ug::cli::cmd_pull(argc, argv);
+    if (cmd == "ls") return ug::cli::cmd_ls(argc, argv);
+    if (cmd == "rm") return ug::cli::cmd_rm(argc, argv);
     std::fprintf(stderr, "error: unknown command '%s' (see unigemma help)\n", cmd.c_str());
     return ug::kExitBadInput;
   } catch (const ug::Error& e) {

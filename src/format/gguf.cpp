@@ -1,4 +1,5 @@
 #include "format/gguf.h"
+#include "format/temp_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -367,6 +368,14 @@ std::unique_ptr<File> File::from_memory(const uint8_t* bytes, size_t size,
 
 File::~File() {
   if (owns_mapping_ && base_) ::munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+void File::release(const uint8_t* data, uint64_t n) const {
+  if (!owns_mapping_ || n == 0 || data < base_ || data + n > base_ + size_) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void File::parse() {
@@ -787,7 +796,13 @@ void Writer::add_tensor(const std::string& name, TensorType type, const std::vec
   bool ok = checked_mul(n_bytes, uint64_t(block_bytes), &n_bytes);
   for (size_t d = 1; d < ne.size() && ok; ++d) ok = checked_mul(n_bytes, uint64_t(ne[d]), &n_bytes);
   if (!ok) throw Error(where + "byte size overflows 64 bits");
-  tensors_.push_back({name, type, ne, n_bytes, std::move(producer)});
+  tensors_.push_back({name, type, ne, n_bytes, std::move(producer), nullptr});
+}
+
+void Writer::add_tensor_stream(const std::string& name, TensorType type,
+                               const std::vector<int64_t>& ne, StreamProducer producer) {
+  add_tensor(name, type, ne, nullptr);
+  tensors_.back().stream = std::move(producer);
 }
 
 void Writer::add_tensor_bytes(const std::string& name, TensorType type,
@@ -925,53 +940,6 @@ void put_array_body(HeaderBuffer& out, const Value& v, const std::string& where,
   }
 }
 
-// Owns the temporary file until it is renamed into place; removes it on any failure.
-class TempFile {
- public:
-  explicit TempFile(const std::string& final_path) : final_(final_path), tmp_(final_path + ".tmp") {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw Error(final_ + ": cannot create " + tmp_ + ": " + std::strerror(errno));
-    std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
-  }
-  ~TempFile() {
-    if (f_) std::fclose(f_);
-    if (!committed_) std::remove(tmp_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  void write(const void* data, size_t n) {
-    if (n && std::fwrite(data, 1, n, f_) != n) fail("write failed");
-  }
-  void write_zeros(size_t n) {
-    static const uint8_t kZeros[256] = {};
-    while (n > 0) {
-      const size_t k = std::min(n, sizeof(kZeros));
-      write(kZeros, k);
-      n -= k;
-    }
-  }
-  void commit() {
-    if (std::fflush(f_) != 0) fail("flush failed");
-    if (::fsync(fileno(f_)) != 0) fail("fsync failed");
-    const int rc = std::fclose(f_);
-    f_ = nullptr;
-    if (rc != 0) fail("close failed");
-    if (std::rename(tmp_.c_str(), final_.c_str()) != 0)
-      fail("cannot rename " + tmp_ + " into place");
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) {
-    throw Error(final_ + ": " + what + ": " + std::strerror(errno));
-  }
-  std::string final_;
-  std::string tmp_;
-  std::FILE* f_ = nullptr;
-  bool committed_ = false;
-};
-
 }  // namespace
 
 void Writer::write(const std::string& path) {
@@ -1030,9 +998,25 @@ void Writer::write(const std::string& path) {
   h.bytes = {};
   std::vector<uint8_t> buf;
   for (const PendingTensor& t : tensors_) {
-    buf.assign(t.n_bytes, 0);
-    t.producer(buf.data(), t.n_bytes);
-    out.write(buf.data(), buf.size());
+    if (t.stream) {
+      uint64_t written = 0;
+      t.stream([&](const void* data, uint64_t n) {
+        if (written + n > t.n_bytes) {
+          throw Error(path + ": tensor '" + t.name + "': producer wrote more than " +
+                      std::to_string(t.n_bytes) + " bytes");
+        }
+        out.write(data, n);
+        written += n;
+      });
+      if (written != t.n_bytes) {
+        throw Error(path + ": tensor '" + t.name + "': producer wrote " + std::to_string(written) +
+                    " of " + std::to_string(t.n_bytes) + " bytes");
+      }
+    } else {
+      buf.assign(t.n_bytes, 0);
+      t.producer(buf.data(), t.n_bytes);
+      out.write(buf.data(), buf.size());
+    }
     const uint64_t padded = (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
     out.write_zeros(padded - t.n_bytes);
   }

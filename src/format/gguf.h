@@ -2,8 +2,8 @@
 // Spec: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 //
 // The reader validates every count, length, offset and size against the file length before use and
-// throws ug::Error with one line naming the file and the field. Tensor data are zero-copy views into
-// the mapping, valid as long as the File lives.
+// throws ug::Error with one line naming the file and the field. Tensor data are zero-copy views
+// into the mapping, valid as long as the File lives.
 #pragma once
 
 #include <array>
@@ -43,13 +43,13 @@ struct Value {
   ValueType type = ValueType::U8;
   ValueType elem_type = ValueType::U8;  // arrays only
   int64_t i = 0;                        // signed integer types and BOOL
-  uint64_t u = 0;                       // unsigned integer types (also mirrored into i when it fits)
-  double f = 0;                         // F32 / F64
-  std::string s;                        // STRING
-  std::vector<int64_t> ints;            // array of integer/bool
-  std::vector<double> floats;           // array of F32/F64
-  std::vector<std::string> strs;        // array of STRING
-  std::vector<Value> arr;               // array of ARRAY
+  uint64_t u = 0;                 // unsigned integer types (also mirrored into i when it fits)
+  double f = 0;                   // F32 / F64
+  std::string s;                  // STRING
+  std::vector<int64_t> ints;      // array of integer/bool
+  std::vector<double> floats;     // array of F32/F64
+  std::vector<std::string> strs;  // array of STRING
+  std::vector<Value> arr;         // array of ARRAY
   uint64_t array_size() const;
 };
 
@@ -60,13 +60,13 @@ struct KeyValue {
 
 struct TensorInfo {
   std::string name;
-  uint32_t raw_type = 0;            // as stored; may be unsupported (checked by the model loader)
+  uint32_t raw_type = 0;  // as stored; may be unsupported (checked by the model loader)
   TensorType type = TensorType::F32;
   int n_dims = 0;
   std::array<int64_t, 4> ne = {1, 1, 1, 1};  // ggml order: ne[0] is the contiguous (input) dim
-  uint64_t offset = 0;              // absolute byte offset in the file
-  uint64_t n_bytes = 0;             // validated: offset + n_bytes <= file size
-  const uint8_t* data = nullptr;    // view into the mapping
+  uint64_t offset = 0;                       // absolute byte offset in the file
+  uint64_t n_bytes = 0;                      // validated: offset + n_bytes <= file size
+  const uint8_t* data = nullptr;             // view into the mapping
   int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
 };
 
@@ -107,6 +107,11 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
+  // Drops the whole pages inside [data, data + n) from this process's mapping once a streaming
+  // reader is done with them (they are re-read from the file if touched again), so reading a
+  // file much larger than RAM keeps the resident set small. No-op for in-memory images.
+  void release(const uint8_t* data, uint64_t n) const;
+
  private:
   File() = default;
   void parse();
@@ -122,8 +127,8 @@ class File {
   std::vector<TensorInfo> tensors_;
 };
 
-// Streaming GGUF v3 writer. Metadata and tensor descriptions are collected first; write() then emits
-// the header and calls each tensor's producer in order, so a 7 GB model never sits in memory.
+// Streaming GGUF v3 writer. Metadata and tensor descriptions are collected first; write() then
+// emits the header and calls each tensor's producer in order, so a 7 GB model never sits in memory.
 // The output goes to "<path>.tmp" and is renamed into place only after a complete, flushed write;
 // on failure the temporary file is removed (no partial file is left looking complete).
 class Writer {
@@ -147,6 +152,12 @@ class Writer {
   // `ne` in ggml order (ne[0] contiguous). n_bytes is derived from type and shape.
   void add_tensor(const std::string& name, TensorType type, const std::vector<int64_t>& ne,
                   Producer producer);
+  // Streaming variant: the producer hands the tensor's bytes over in pieces through `emit`
+  // (any number of calls, n_bytes in total, checked), so a tensor never needs one buffer.
+  using Emit = std::function<void(const void* data, uint64_t n)>;
+  using StreamProducer = std::function<void(const Emit& emit)>;
+  void add_tensor_stream(const std::string& name, TensorType type, const std::vector<int64_t>& ne,
+                         StreamProducer producer);
   // Convenience: copies `data` (must be the right size) at write time.
   void add_tensor_bytes(const std::string& name, TensorType type, const std::vector<int64_t>& ne,
                         const void* data);
@@ -161,6 +172,7 @@ class Writer {
     std::vector<int64_t> ne;
     uint64_t n_bytes;
     Producer producer;
+    StreamProducer stream;
   };
   uint32_t alignment_;
   std::vector<KeyValue> kv_;

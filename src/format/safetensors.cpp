@@ -1,4 +1,5 @@
 #include "format/safetensors.h"
+#include "format/temp_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -208,6 +209,14 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::from_memory(const uint8_t* byt
 
 SafetensorsFile::~SafetensorsFile() {
   if (owns_mapping_ && base_) ::munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+void SafetensorsFile::release(const uint8_t* data, uint64_t n) const {
+  if (!owns_mapping_ || n == 0 || data < base_ || data + n > base_ + size_) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void SafetensorsFile::parse() {
@@ -451,6 +460,58 @@ std::vector<std::string> SafetensorsModel::tensor_names() const {
   names.reserve(by_name_.size());
   for (const auto& [name, t] : by_name_) names.push_back(name);
   return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+void SafetensorsWriter::add(const std::string& name, const std::string& dtype,
+                            const std::vector<int64_t>& shape, Producer producer) {
+  const int64_t elem = st_dtype_size(dtype);
+  if (elem <= 0) throw Error("safetensors writer: tensor '" + name + "': unknown dtype " + dtype);
+  for (const Pending& t : tensors_) {
+    if (t.name == name) throw Error("safetensors writer: tensor '" + name + "': added twice");
+  }
+  uint64_t n = uint64_t(elem);
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && n > UINT64_MAX / uint64_t(d))) {
+      throw Error("safetensors writer: tensor '" + name + "': bad shape");
+    }
+    n *= uint64_t(d);
+  }
+  tensors_.push_back({name, dtype, shape, n, std::move(producer)});
+}
+
+void SafetensorsWriter::write(const std::string& path) {
+  json header = json::object();
+  uint64_t offset = 0;
+  for (const Pending& t : tensors_) {
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.n_bytes}}};
+    offset += t.n_bytes;
+  }
+  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // data starts 8-byte aligned
+  TempFile out(path);
+  const uint64_t len = text.size();
+  out.write(&len, 8);
+  out.write(text.data(), text.size());
+  for (const Pending& t : tensors_) {
+    uint64_t written = 0;
+    t.producer([&](const void* data, uint64_t n) {
+      if (written + n > t.n_bytes) {
+        throw Error(path + ": tensor '" + t.name + "': producer wrote too many bytes");
+      }
+      out.write(data, n);
+      written += n;
+    });
+    if (written != t.n_bytes) {
+      throw Error(path + ": tensor '" + t.name + "': producer wrote " + std::to_string(written) +
+                  " of " + std::to_string(t.n_bytes) + " bytes");
+    }
+  }
+  out.commit();
 }
 
 }  // namespace ug

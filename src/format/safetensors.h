@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -60,6 +61,9 @@ class SafetensorsFile {
   // Sorted by name.
   const std::vector<StTensor>& tensors() const { return tensors_; }
   const StTensor* find(std::string_view name) const;
+  // Drops the whole pages inside [data, data + n) from the mapping after a streaming read (see
+  // gguf::File::release). No-op for in-memory images.
+  void release(const uint8_t* data, uint64_t n) const;
 
  private:
   SafetensorsFile() = default;
@@ -96,6 +100,30 @@ class SafetensorsModel {
   std::string path_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::map<std::string, const StTensor*, std::less<>> by_name_;
+};
+
+// Streaming safetensors writer (synthetic HF folders, tests). Tensors are written in the order
+// added, each through a producer that emits its bytes in pieces; the file goes to "<path>.tmp" and
+// is renamed into place after a complete write.
+class SafetensorsWriter {
+ public:
+  using Emit = std::function<void(const void* data, uint64_t n)>;
+  using Producer = std::function<void(const Emit& emit)>;
+  // `shape` in HF order; dtype "F32", "F16", "BF16", ...
+  void add(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+           Producer producer);
+  void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  void write(const std::string& path);
+
+ private:
+  struct Pending {
+    std::string name, dtype;
+    std::vector<int64_t> shape;
+    uint64_t n_bytes;
+    Producer producer;
+  };
+  std::vector<Pending> tensors_;
+  std::map<std::string, std::string> metadata_;
 };
 
 }  // namespace ug

@@ -27,7 +27,8 @@ void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, floa
 // Decodes n elements (a multiple of the block size) of `type` at `src` into fp32.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // Encodes n fp32 values into `type` (F32, F16, BF16, Q8_0, Q4_0: bit-identical to ggml's reference
-// quantizers, round-to-nearest-even for F16/BF16). Other types: throws ug::Error.
+// quantizers, round-to-nearest-even for F16/BF16; Q4_K, Q5_K, Q6_K: the same least-squares search
+// as llama-quantize without an importance matrix). Other types: throws ug::Error.
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
 
 // dot(row of `type`, x) over n elements, fp32 accumulation.

@@ -273,6 +273,12 @@ void quantize_row(TensorType type, const float* src, void* dst, int64_t n) {
       return quantize_q8_0(src, static_cast<BlockQ8_0*>(dst), n / kQK8_0);
     case TensorType::Q4_0:
       return quantize_q4_0(src, static_cast<BlockQ4_0*>(dst), n / kQK4_0);
+    case TensorType::Q4_K:
+      return quantize_q4_k(src, static_cast<BlockQ4_K*>(dst), n / kQK_K);
+    case TensorType::Q5_K:
+      return quantize_q5_k(src, static_cast<BlockQ5_K*>(dst), n / kQK_K);
+    case TensorType::Q6_K:
+      return quantize_q6_k(src, static_cast<BlockQ6_K*>(dst), n / kQK_K);
     default:
       break;
   }

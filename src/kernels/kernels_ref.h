@@ -127,6 +127,10 @@ namespace ref {
 // computed one element at a time. Dequantization is bit-identical to ggml's.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 void quantize_row(TensorType type, const float* src, void* dst, int64_t n);
+// K-quant encoders (quantize_k.cpp), nb super-blocks of 256 values.
+void quantize_q4_k(const float* x, blocks::BlockQ4_K* y, int64_t nb);
+void quantize_q5_k(const float* x, blocks::BlockQ5_K* y, int64_t nb);
+void quantize_q6_k(const float* x, blocks::BlockQ6_K* y, int64_t nb);
 float dot_row(TensorType type, const void* row, const float* x, int64_t n);
 void axpy_row(TensorType type, const void* row, float a, float* y, int64_t n);
 // Single-threaded matmul: every output is a double-accumulated dot product.

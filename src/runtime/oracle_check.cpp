@@ -12,14 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/thread_pool.h"
 #include "chat/chat_template.h"
 #include "format/gguf.h"
+#include "kernels/thread_pool.h"
 #include "model/gemma4/decoder.h"
-#include "tokenizer/tokenizer.h"
 #include "runtime/generate.h"
 #include "runtime/oracle_check_mm.h"
 #include "runtime/oracle_check_mtp.h"
+#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
 namespace ug {
@@ -65,7 +65,7 @@ std::pair<double, double> llamacpp_tolerance(const std::string& variant) {
   if (variant == "bf16") return {0.15, 0.02};
   return {0.75, 0.1};
 }
-constexpr double kRefMax = 1e-3;     // tier A: exact float32 reference
+constexpr double kRefMax = 1e-3;  // tier A: exact float32 reference
 constexpr double kRefMean = 1e-4;
 constexpr double kMarginTie = 2e-3;  // argmax is only meaningful above this top-2 gap
 
@@ -106,6 +106,33 @@ class TextCaseRunner {
   }
 
  private:
+  // Weight format of a GGUF as the oracle names its variants (from general.file_type).
+  static std::string variant_of(const gemma4::Model& m) {
+    if (!m.gguf) {  // an HF folder: named after its weight dtype
+      return m.token_embd.type == TensorType::F32    ? "f32"
+             : m.token_embd.type == TensorType::BF16 ? "bf16"
+                                                     : "f16";
+    }
+    switch (m.gguf->opt_int("general.file_type").value_or(-1)) {
+      case 0:
+        return "f32";
+      case 1:
+        return "f16";
+      case 2:
+        return "q4_0";
+      case 7:
+        return "q8_0";
+      case 15:
+        return "q4_k_m";
+      case 18:
+        return "q6_k";
+      case 32:
+        return "bf16";
+      default:
+        return "unknown";
+    }
+  }
+
   gemma4::Model& model_for(const std::string& path) {
     auto it = models_.find(path);
     if (it != models_.end()) return *it->second;
@@ -116,11 +143,11 @@ class TextCaseRunner {
   }
 
   void run_case(const json& rec, const fs::path& root, OracleSummary* summary) {
-    const std::string name = rec.value("set", "?") + "/" + rec.value("variant", "?") + "/" +
-                             rec.value("case", "?");
-    const std::string model_path =
-        options_.model_override.empty() ? (root / rec.at("model").get<std::string>()).string()
-                                        : options_.model_override;
+    const std::string name =
+        rec.value("set", "?") + "/" + rec.value("variant", "?") + "/" + rec.value("case", "?");
+    const std::string model_path = options_.model_override.empty()
+                                       ? (root / rec.at("model").get<std::string>()).string()
+                                       : options_.model_override;
     const std::vector<int32_t> ids = rec.at("ids").get<std::vector<int32_t>>();
     const size_t V = rec.at("n_vocab").get<size_t>();
     const size_t n = ids.size();
@@ -128,6 +155,17 @@ class TextCaseRunner {
     const std::string variant = rec.value("variant", "f32");
 
     gemma4::Model& model = model_for(model_path);
+    // A substituted model stands in only for the cases of its own weight format and vocabulary:
+    // the references of the other variants were computed on other weights.
+    if (!options_.model_override.empty()) {
+      const std::string mine = variant_of(model);
+      if (mine != variant || size_t(model.config.n_vocab) != V) {
+        out_ << "SKIP " << name << ": --model is " << mine << " with vocabulary "
+             << model.config.n_vocab << ", the case is " << variant << " with " << V << "\n";
+        ++summary->skipped;
+        return;
+      }
+    }
     if (size_t(model.config.n_vocab) != V) {
       throw Error(model_path + ": vocabulary " + std::to_string(model.config.n_vocab) +
                   " does not match case " + name + " (" + std::to_string(V) + ")");
@@ -265,7 +303,8 @@ void run_tokenizer_file(const fs::path& file, std::ostream& out, OracleSummary* 
     if (rec.contains("text")) {
       const std::string text = rec["text"].get<std::string>();
       EncodeOptions plain;
-      if (rec.contains("ids") && tok.encode(text, plain) != rec["ids"].get<std::vector<int32_t>>()) {
+      if (rec.contains("ids") &&
+          tok.encode(text, plain) != rec["ids"].get<std::vector<int32_t>>()) {
         problem += " ids differ";
       }
       EncodeOptions special;
@@ -302,11 +341,13 @@ void run_tokenizer_file(const fs::path& file, std::ostream& out, OracleSummary* 
 void run_template_file(const fs::path& file, std::ostream& out, OracleSummary* summary) {
   std::ifstream src_in(file.parent_path() / "gemma4-chat-template.jinja");
   if (!src_in) throw Error(file.string() + ": gemma4-chat-template.jinja not found beside it");
-  const std::string source((std::istreambuf_iterator<char>(src_in)), std::istreambuf_iterator<char>());
+  const std::string source((std::istreambuf_iterator<char>(src_in)),
+                           std::istreambuf_iterator<char>());
   const ChatTemplate tpl(source);
   std::unique_ptr<Tokenizer> tok;
   const fs::path vocab = file.parent_path().parent_path() / "tokenizer" / "ggml-vocab-gemma4.gguf";
-  if (fs::exists(vocab)) tok = std::make_unique<Tokenizer>(Tokenizer::from_gguf(*gguf::File::open(vocab.string())));
+  if (fs::exists(vocab))
+    tok = std::make_unique<Tokenizer>(Tokenizer::from_gguf(*gguf::File::open(vocab.string())));
   for_each_record(file, [&](const json& line) {
     const nlohmann::ordered_json rec = nlohmann::ordered_json::parse(line.dump());
     nlohmann::ordered_json inputs = rec.at("input");
@@ -323,7 +364,8 @@ void run_template_file(const fs::path& file, std::ostream& out, OracleSummary* s
     if (problem.empty() && tok && rec.contains("ids")) {
       EncodeOptions o;
       o.parse_special = true;
-      if (tok->encode(rendered, o) != rec["ids"].get<std::vector<int32_t>>()) problem = " token ids differ";
+      if (tok->encode(rendered, o) != rec["ids"].get<std::vector<int32_t>>())
+        problem = " token ids differ";
     }
     out << (problem.empty() ? "PASS" : "FAIL") << " template/" << id << problem << "\n";
     (problem.empty() ? summary->passed : summary->failed)++;
@@ -349,8 +391,8 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
     const std::string dir = p.parent_path().filename().string();
     if (is_text_case_file(p)) {
       text_files.push_back(p);
-    } else if (dir == "tokenizer" && (name == "llamacpp_vectors.jsonl" || name == "generated.jsonl" ||
-                                      name == "detokenize.jsonl")) {
+    } else if (dir == "tokenizer" && (name == "llamacpp_vectors.jsonl" ||
+                                      name == "generated.jsonl" || name == "detokenize.jsonl")) {
       tokenizer_files.push_back(p);
     } else if (dir == "template" && name == "conversations.jsonl") {
       template_files.push_back(p);
@@ -372,8 +414,9 @@ OracleSummary run_oracle_checks(const std::string& path, const OracleOptions& op
       if (e.is_regular_file()) classify(e.path());
     }
   } else if (!classify(path)) {
-    throw Error(path + ": not a case file this version understands (text/cases-*.jsonl, "
-                       "tokenizer/*.jsonl, template/conversations.jsonl)");
+    throw Error(path +
+                ": not a case file this version understands (text/cases-*.jsonl, "
+                "tokenizer/*.jsonl, template/conversations.jsonl)");
   }
   for (auto* v :
        {&text_files, &tokenizer_files, &template_files, &mm_files, &unsupported, &mtp_files}) {

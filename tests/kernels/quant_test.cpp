@@ -195,13 +195,44 @@ TEST(Quantize, RoundTripErrorBounds) {
 TEST(Quantize, RejectsBadArguments) {
   float x[64] = {};
   uint8_t out[256];
-  EXPECT_THROW(quantize_row(TensorType::Q4_K, x, out, 256), Error);
+  EXPECT_THROW(quantize_row(TensorType::Q4_K, x, out, 64), Error);  // not a multiple of 256
   EXPECT_THROW(quantize_row(TensorType::Q8_0, x, out, 33), Error);
   EXPECT_THROW(quantize_row(TensorType::Q4_1, x, out, 32), Error);
   EXPECT_THROW(dequantize_row(TensorType::Q6_K, out, x, 64), Error);
   EXPECT_THROW(dequantize_row(TensorType::I8, out, x, 8), Error);
   EXPECT_THROW(dot_row(TensorType::Q4_0, out, x, 31), Error);
   EXPECT_THROW(axpy_row(TensorType::Q4_1, out, 1.0f, x, 32), Error);
+}
+
+// K-quant encoders: round trip within the format's resolution, zeros stay zeros, more bits less
+// error.
+TEST(Quantize, KQuantsRoundTrip) {
+  std::vector<float> x(512);
+  uint32_t state = 12345;
+  for (auto& v : x) {
+    state = state * 1664525u + 1013904223u;
+    v = (float(state >> 8) / float(1u << 24) - 0.5f) * 2.0f;
+  }
+  double prev = 1e9;
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    std::vector<uint8_t> q(size_t(type_row_bytes(t, 512)));
+    std::vector<float> y(512);
+    quantize_row(t, x.data(), q.data(), 512);
+    dequantize_row(t, q.data(), y.data(), 512);
+    double err = 0, max_err = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      err += (x[i] - y[i]) * (x[i] - y[i]);
+      max_err = std::max(max_err, double(std::fabs(x[i] - y[i])));
+    }
+    err /= double(x.size());
+    EXPECT_LT(err, prev) << tensor_type_name(t);
+    EXPECT_LT(max_err, t == TensorType::Q4_K ? 0.1 : 0.05) << tensor_type_name(t);
+    prev = err;
+    std::vector<float> zeros(256, 0.0f), back(256, 1.0f);
+    quantize_row(t, zeros.data(), q.data(), 256);
+    dequantize_row(t, q.data(), back.data(), 256);
+    for (float v : back) EXPECT_EQ(v, 0.0f) << tensor_type_name(t);
+  }
 }
 
 // Hand-decoded K-quant blocks pin down the bit layouts independently of the reference code.

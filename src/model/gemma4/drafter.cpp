@@ -96,10 +96,14 @@ std::unique_ptr<DrafterModel> load_drafter_gguf(const std::string& path) {
   std::shared_ptr<gguf::File> file = gguf::File::open(path);
   const gguf::File& f = *file;
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "gemma4-assistant") {
+  // A bundle (docs/bundle-gguf.md) is a `gemma4` file that also carries the drafter's
+  // `gemma4-assistant.*` keys and its tensors under the "mtp." prefix.
+  const bool bundle = arch == "gemma4" && f.has("gemma4-assistant.block_count");
+  if (arch != "gemma4-assistant" && !bundle) {
     throw Error(path + ": metadata 'general.architecture': '" + arch +
-                "' is not a Gemma 4 drafter (expected 'gemma4-assistant')");
+                "' is not a Gemma 4 drafter (expected 'gemma4-assistant' or a bundle with one)");
   }
+  const std::string tp = bundle ? kBundleDrafterPrefix : "";
   auto key = [](const char* k) { return std::string("gemma4-assistant.") + k; };
   auto m = std::make_unique<DrafterModel>();
   m->path = path;
@@ -120,6 +124,7 @@ std::unique_ptr<DrafterModel> load_drafter_gguf(const std::string& path) {
                 "'embedding_length_out': implausible values");
   }
   for (const auto& t : f.tensors()) {
+    if (bundle && t.name.rfind(tp, 0) != 0) continue;
     if (t.name.find("centroid") != std::string::npos ||
         t.name.find("token_ordering") != std::string::npos) {
       throw Error(path + ": tensor '" + t.name +
@@ -171,7 +176,7 @@ std::unique_ptr<DrafterModel> load_drafter_gguf(const std::string& path) {
     return r;
   };
   std::vector<float> freq_factors;
-  if (auto rf = lookup("rope_freqs.weight")) freq_factors = load_vector(*rf, -1);
+  if (auto rf = lookup(tp + "rope_freqs.weight")) freq_factors = load_vector(*rf, -1);
   std::vector<std::vector<float>> factors(size_t(c.n_layer));
   for (int i = 0; i < c.n_layer; ++i) {
     const LayerConfig& lc = c.layers[size_t(i)];
@@ -182,39 +187,15 @@ std::unique_ptr<DrafterModel> load_drafter_gguf(const std::string& path) {
     }
     factors[size_t(i)] = freq_factors;
   }
-  auto layer_name = [](int i, const char* what) { return "blk." + std::to_string(i) + "." + what; };
   DrafterNames names;
-  names.token_embd = "token_embd.weight";
-  names.output_norm = "output_norm.weight";
-  names.pre_projection = "nextn.pre_projection.weight";
-  names.post_projection = "nextn.post_projection.weight";
-  names.layer = [layer_name](int i, LayerTensor t) {
-    switch (t) {
-      case LayerTensor::kAttnNorm:
-        return layer_name(i, "attn_norm.weight");
-      case LayerTensor::kQ:
-        return layer_name(i, "attn_q.weight");
-      case LayerTensor::kO:
-        return layer_name(i, "attn_output.weight");
-      case LayerTensor::kQNorm:
-        return layer_name(i, "attn_q_norm.weight");
-      case LayerTensor::kPostAttnNorm:
-        return layer_name(i, "post_attention_norm.weight");
-      case LayerTensor::kFfnNorm:
-        return layer_name(i, "ffn_norm.weight");
-      case LayerTensor::kGate:
-        return layer_name(i, "ffn_gate.weight");
-      case LayerTensor::kUp:
-        return layer_name(i, "ffn_up.weight");
-      case LayerTensor::kDown:
-        return layer_name(i, "ffn_down.weight");
-      case LayerTensor::kPostFfwNorm:
-        return layer_name(i, "post_ffw_norm.weight");
-      case LayerTensor::kOutputScale:
-        return layer_name(i, "layer_output_scale.weight");
-      default:
-        return std::string();  // no K/V projections or norms in a drafter
-    }
+  names.token_embd = tp + "token_embd.weight";
+  names.output_norm = tp + "output_norm.weight";
+  names.pre_projection = tp + kGgufDrafterPreProjection;
+  names.post_projection = tp + kGgufDrafterPostProjection;
+  names.layer = [tp](int i, LayerTensor t) {
+    // No K/V projections or norms in a drafter.
+    const bool kv = t == LayerTensor::kK || t == LayerTensor::kV || t == LayerTensor::kKNorm;
+    return kv ? std::string() : tp + gguf_layer_tensor(i, t);
   };
   fill_drafter_weights(*m, lookup, names, factors);
   return m;
@@ -364,41 +345,14 @@ std::unique_ptr<DrafterModel> load_drafter_safetensors(const std::string& dir) {
     }
     return r;
   };
-  auto layer_name = [](int i, const char* what) {
-    return "model.layers." + std::to_string(i) + "." + what;
-  };
   DrafterNames names;
   names.token_embd = "model.embed_tokens.weight";
   names.output_norm = "model.norm.weight";
-  names.pre_projection = "pre_projection.weight";
-  names.post_projection = "post_projection.weight";
-  names.layer = [layer_name](int i, LayerTensor t) {
-    switch (t) {
-      case LayerTensor::kAttnNorm:
-        return layer_name(i, "input_layernorm.weight");
-      case LayerTensor::kQ:
-        return layer_name(i, "self_attn.q_proj.weight");
-      case LayerTensor::kO:
-        return layer_name(i, "self_attn.o_proj.weight");
-      case LayerTensor::kQNorm:
-        return layer_name(i, "self_attn.q_norm.weight");
-      case LayerTensor::kPostAttnNorm:
-        return layer_name(i, "post_attention_layernorm.weight");
-      case LayerTensor::kFfnNorm:
-        return layer_name(i, "pre_feedforward_layernorm.weight");
-      case LayerTensor::kGate:
-        return layer_name(i, "mlp.gate_proj.weight");
-      case LayerTensor::kUp:
-        return layer_name(i, "mlp.up_proj.weight");
-      case LayerTensor::kDown:
-        return layer_name(i, "mlp.down_proj.weight");
-      case LayerTensor::kPostFfwNorm:
-        return layer_name(i, "post_feedforward_layernorm.weight");
-      case LayerTensor::kOutputScale:
-        return layer_name(i, "layer_scalar");
-      default:
-        return std::string();
-    }
+  names.pre_projection = kHfDrafterPreProjection;
+  names.post_projection = kHfDrafterPostProjection;
+  names.layer = [](int i, LayerTensor t) {
+    const bool kv = t == LayerTensor::kK || t == LayerTensor::kV || t == LayerTensor::kKNorm;
+    return kv ? std::string() : hf_layer_tensor("model.", i, t);
   };
   fill_drafter_weights(*m, lookup, names, factors);
   if (tc.contains("vocab_size") && json_int(tc, file, "vocab_size") != c.n_vocab) {

@@ -65,7 +65,8 @@ Config config_from_gguf(const gguf::File& f) {
   c.rms_eps = float(f.get_float(key("attention.layer_norm_rms_epsilon")));
   c.final_softcap = float(f.opt_float(key("final_logit_softcapping")).value_or(0));
   if (c.n_embd <= 0 || c.n_embd > (1 << 16) || c.n_layer <= 0 || c.n_layer > 1024) {
-    throw Error(f.path() + ": metadata 'gemma4.embedding_length'/'block_count': implausible values " +
+    throw Error(f.path() +
+                ": metadata 'gemma4.embedding_length'/'block_count': implausible values " +
                 std::to_string(c.n_embd) + "/" + std::to_string(c.n_layer));
   }
   c.embed_scale = std::sqrt(float(c.n_embd));
@@ -134,34 +135,14 @@ std::unique_ptr<Model> load_model_gguf(const std::string& path) {
     r.source = path;
     return r;
   };
-  auto names = [](int layer, const char* what) {
-    return layer < 0 ? std::string(what) : "blk." + std::to_string(layer) + "." + what;
-  };
   WeightNames wn;
   wn.token_embd = "token_embd.weight";
   wn.output_norm = "output_norm.weight";
-  wn.layer = [names](int i, LayerTensor t) {
-    switch (t) {
-      case LayerTensor::kAttnNorm: return names(i, "attn_norm.weight");
-      case LayerTensor::kQ: return names(i, "attn_q.weight");
-      case LayerTensor::kK: return names(i, "attn_k.weight");
-      case LayerTensor::kV: return names(i, "attn_v.weight");
-      case LayerTensor::kO: return names(i, "attn_output.weight");
-      case LayerTensor::kQNorm: return names(i, "attn_q_norm.weight");
-      case LayerTensor::kKNorm: return names(i, "attn_k_norm.weight");
-      case LayerTensor::kPostAttnNorm: return names(i, "post_attention_norm.weight");
-      case LayerTensor::kFfnNorm: return names(i, "ffn_norm.weight");
-      case LayerTensor::kGate: return names(i, "ffn_gate.weight");
-      case LayerTensor::kUp: return names(i, "ffn_up.weight");
-      case LayerTensor::kDown: return names(i, "ffn_down.weight");
-      case LayerTensor::kPostFfwNorm: return names(i, "post_ffw_norm.weight");
-      case LayerTensor::kOutputScale: return names(i, "layer_output_scale.weight");
-    }
-    return std::string();
-  };
+  wn.layer = [](int i, LayerTensor t) { return gguf_layer_tensor(i, t); };
   fill_weights(*model, lookup, wn);
 
-  // Full layers: frequencies divided by rope_freqs.weight (1 for rotated pairs, ~1e30 for identity).
+  // Full layers: frequencies divided by rope_freqs.weight (1 for rotated pairs, ~1e30 for
+  // identity).
   std::vector<float> freq_factors;
   if (auto rf = lookup("rope_freqs.weight")) {
     freq_factors = load_vector(*rf, -1);

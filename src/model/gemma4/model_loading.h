@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/gemma4/model.h"
+#include "model/gemma4/tensor_names.h"
 
 namespace ug::gemma4 {
 
@@ -24,10 +25,6 @@ struct TensorRef {
 };
 using TensorLookup = std::function<std::optional<TensorRef>(const std::string& name)>;
 
-enum class LayerTensor {
-  kAttnNorm, kQ, kK, kV, kO, kQNorm, kKNorm, kPostAttnNorm,
-  kFfnNorm, kGate, kUp, kDown, kPostFfwNorm, kOutputScale,
-};
 struct WeightNames {
   std::string token_embd;
   std::string output_norm;
@@ -42,7 +39,8 @@ kernels::Matrix load_matrix(const TensorLookup& lookup, const std::string& name,
                             int64_t rows, const std::string& source);
 // Checks layer geometry (head dims, block-size divisibility, RoPE dims).
 void validate_config(const Config& c, const std::string& source);
-// Fills model.layers / token_embd / output_norm and config.n_vocab, validating presence, type and shape.
+// Fills model.layers / token_embd / output_norm and config.n_vocab, validating presence, type and
+// shape.
 void fill_weights(Model& model, const TensorLookup& lookup, const WeightNames& names);
 // Converts a 1-D float tensor to fp32; expected_len < 0 accepts any length.
 std::vector<float> load_vector(const TensorRef& t, int64_t expected_len);

@@ -1,4 +1,5 @@
-// Loading the Gemma 4 text decoder from a Hugging Face folder (config.json + safetensors, spec §7.1).
+// Loading the Gemma 4 text decoder from a Hugging Face folder (config.json + safetensors, spec
+// §7.1).
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -39,7 +40,9 @@ struct ConfigReader {
     if (!v.is_number_integer()) throw Error(file + ": field '" + key + "': expected an integer");
     return v.get<int64_t>();
   }
-  int64_t integer_or(const char* key, int64_t def) const { return j.contains(key) ? integer(key) : def; }
+  int64_t integer_or(const char* key, int64_t def) const {
+    return j.contains(key) ? integer(key) : def;
+  }
   double number(const char* key) const {
     const json& v = field(key);
     if (!v.is_number()) throw Error(file + ": field '" + key + "': expected a number");
@@ -58,8 +61,8 @@ struct ConfigReader {
 Config config_from_hf(const json& root, const std::string& file,
                       const std::function<bool(int)>& layer_has_v) {
   static const char* kArchitectures[] = {"Gemma4UnifiedForConditionalGeneration",
-                                         "Gemma4UnifiedForCausalLM", "Gemma4ForConditionalGeneration",
-                                         "Gemma4ForCausalLM"};
+                                         "Gemma4UnifiedForCausalLM",
+                                         "Gemma4ForConditionalGeneration", "Gemma4ForCausalLM"};
   if (root.contains("architectures") && root["architectures"].is_array() &&
       !root["architectures"].empty()) {
     const std::string arch = root["architectures"][0].is_string()
@@ -77,19 +80,23 @@ Config config_from_hf(const json& root, const std::string& file,
   ConfigReader r{file, tc};
 
   if (r.integer_or("hidden_size_per_layer_input", 0) > 0) {
-    throw Error(file + ": field 'hidden_size_per_layer_input': per-layer embeddings (Gemma 4 "
-                       "E2B/E4B) are not supported yet");
+    throw Error(file +
+                ": field 'hidden_size_per_layer_input': per-layer embeddings (Gemma 4 "
+                "E2B/E4B) are not supported yet");
   }
   if (r.integer_or("num_kv_shared_layers", 0) > 0) {
-    throw Error(file + ": field 'num_kv_shared_layers': KV sharing across layers (Gemma 4 E2B/E4B) "
-                       "is not supported yet");
+    throw Error(file +
+                ": field 'num_kv_shared_layers': KV sharing across layers (Gemma 4 E2B/E4B) "
+                "is not supported yet");
   }
   if (r.boolean_or("enable_moe_block", false)) {
-    throw Error(file + ": field 'enable_moe_block': mixture-of-experts layers (Gemma 4 26B-A4B) are "
-                       "not supported yet");
+    throw Error(file +
+                ": field 'enable_moe_block': mixture-of-experts layers (Gemma 4 26B-A4B) are "
+                "not supported yet");
   }
   if (r.boolean_or("use_double_wide_mlp", false)) {
-    throw Error(file + ": field 'use_double_wide_mlp': double-wide MLP layers are not supported yet");
+    throw Error(file +
+                ": field 'use_double_wide_mlp': double-wide MLP layers are not supported yet");
   }
 
   Config c;
@@ -122,12 +129,14 @@ Config config_from_hf(const json& root, const std::string& file,
   const json* rp = tc.contains("rope_parameters") ? &tc["rope_parameters"] : nullptr;
   if (rp && rp->is_object()) {
     if (rp->contains("sliding_attention")) {
-      base_swa = ConfigReader{file + " rope_parameters.sliding_attention", (*rp)["sliding_attention"]}
-                     .number("rope_theta");
+      base_swa =
+          ConfigReader{file + " rope_parameters.sliding_attention", (*rp)["sliding_attention"]}
+              .number("rope_theta");
     }
     if (rp->contains("full_attention")) {
-      base_full = ConfigReader{file + " rope_parameters.full_attention", (*rp)["full_attention"]}
-                      .number("rope_theta");
+      base_full =
+          ConfigReader{file + " rope_parameters.full_attention", (*rp)["full_attention"]}.number(
+              "rope_theta");
     }
   }
 
@@ -136,7 +145,8 @@ Config config_from_hf(const json& root, const std::string& file,
     LayerConfig& l = c.layers[size_t(i)];
     const std::string t = types[size_t(i)].is_string() ? types[size_t(i)].get<std::string>() : "";
     if (t != "sliding_attention" && t != "full_attention") {
-      throw Error(file + ": field 'layer_types[" + std::to_string(i) + "]': unknown type '" + t + "'");
+      throw Error(file + ": field 'layer_types[" + std::to_string(i) + "]': unknown type '" + t +
+                  "'");
     }
     l.sliding = t == "sliding_attention";
     l.n_head = n_head;
@@ -164,7 +174,8 @@ std::vector<float> proportional_factors(const json& tc, int head_dim) {
   }
   const int rotated = int(partial * head_dim / 2);
   std::vector<float> f(size_t(head_dim / 2), 1.0f);
-  for (int j = rotated; j < head_dim / 2; ++j) f[size_t(j)] = std::numeric_limits<float>::infinity();
+  for (int j = rotated; j < head_dim / 2; ++j)
+    f[size_t(j)] = std::numeric_limits<float>::infinity();
   return f;
 }
 
@@ -185,15 +196,9 @@ std::unique_ptr<Model> load_model_safetensors(const std::string& dir) {
   model->safetensors = SafetensorsModel::open(dir);
   const SafetensorsModel& st = *model->safetensors;
 
-  std::string prefix = "model.language_model.";
-  if (!st.find(prefix + "embed_tokens.weight") && st.find("model.embed_tokens.weight")) {
-    prefix = "model.";
-  }
-  auto layer_name = [prefix](int i, const char* what) {
-    return prefix + "layers." + std::to_string(i) + "." + what;
-  };
+  const std::string prefix = hf_text_prefix(st);
   model->config = config_from_hf(config, config_path.string(), [&](int i) {
-    return st.find(layer_name(i, "self_attn.v_proj.weight")) != nullptr;
+    return st.find(hf_layer_tensor(prefix, i, LayerTensor::kV)) != nullptr;
   });
 
   Model* m = model.get();
@@ -220,25 +225,7 @@ std::unique_ptr<Model> load_model_safetensors(const std::string& dir) {
   WeightNames wn;
   wn.token_embd = prefix + "embed_tokens.weight";
   wn.output_norm = prefix + "norm.weight";
-  wn.layer = [layer_name](int i, LayerTensor t) {
-    switch (t) {
-      case LayerTensor::kAttnNorm: return layer_name(i, "input_layernorm.weight");
-      case LayerTensor::kQ: return layer_name(i, "self_attn.q_proj.weight");
-      case LayerTensor::kK: return layer_name(i, "self_attn.k_proj.weight");
-      case LayerTensor::kV: return layer_name(i, "self_attn.v_proj.weight");
-      case LayerTensor::kO: return layer_name(i, "self_attn.o_proj.weight");
-      case LayerTensor::kQNorm: return layer_name(i, "self_attn.q_norm.weight");
-      case LayerTensor::kKNorm: return layer_name(i, "self_attn.k_norm.weight");
-      case LayerTensor::kPostAttnNorm: return layer_name(i, "post_attention_layernorm.weight");
-      case LayerTensor::kFfnNorm: return layer_name(i, "pre_feedforward_layernorm.weight");
-      case LayerTensor::kGate: return layer_name(i, "mlp.gate_proj.weight");
-      case LayerTensor::kUp: return layer_name(i, "mlp.up_proj.weight");
-      case LayerTensor::kDown: return layer_name(i, "mlp.down_proj.weight");
-      case LayerTensor::kPostFfwNorm: return layer_name(i, "post_feedforward_layernorm.weight");
-      case LayerTensor::kOutputScale: return layer_name(i, "layer_scalar");
-    }
-    return std::string();
-  };
+  wn.layer = [prefix](int i, LayerTensor t) { return hf_layer_tensor(prefix, i, t); };
   const int config_vocab = model->config.n_vocab;
   fill_weights(*model, lookup, wn);
   if (model->config.n_vocab != config_vocab) {

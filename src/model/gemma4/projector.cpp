@@ -5,37 +5,14 @@
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "model/gemma4/model_loading.h"
+#include "model/gemma4/tensor_names.h"
 #include "util/error.h"
 
 namespace ug::gemma4 {
 
 namespace {
 
-struct Names {
-  std::string ln1_w, ln1_b, dense_w, dense_b, ln2_w, ln2_b, pos, ln3_w, ln3_b, proj, audio_proj;
-};
-
-const Names kGgufNames = {
-    "v.patch_norm.1.weight",      "v.patch_norm.1.bias",         "v.patch_embd.weight",
-    "v.patch_embd.bias",          "v.patch_norm.2.weight",       "v.patch_norm.2.bias",
-    "v.position_embd.weight",     "v.patch_norm.3.weight",       "v.patch_norm.3.bias",
-    "mm.input_projection.weight", "mm.a.input_projection.weight"};
-
-Names hf_names(const std::string& vision_prefix, const std::string& proj,
-               const std::string& audio) {
-  const std::string p = vision_prefix;
-  return {p + "patch_ln1.weight",
-          p + "patch_ln1.bias",
-          p + "patch_dense.weight",
-          p + "patch_dense.bias",
-          p + "patch_ln2.weight",
-          p + "patch_ln2.bias",
-          p + "pos_embedding",
-          p + "pos_norm.weight",
-          p + "pos_norm.bias",
-          proj,
-          audio};
-}
+using Names = ProjectorNames;
 
 // Fills the embedders from whichever tensors exist. `gguf_layout`: ggml shapes as in spec §7.3
 // (CHW patch columns, axis-major position table); otherwise HF shapes.
@@ -140,17 +117,7 @@ std::unique_ptr<Projector> load_projector(const std::string& path, int n_embd) {
   if (std::filesystem::is_directory(path, ec)) {
     p->safetensors = SafetensorsModel::open(path);
     const SafetensorsModel& st = *p->safetensors;
-    const bool renamed = st.find("model.embed_vision.patch_dense.weight") != nullptr;
-    const std::string proj =
-        st.find("model.embed_vision.multimodal_embedder.embedding_projection.weight")
-            ? "model.embed_vision.multimodal_embedder.embedding_projection.weight"
-            : "model.embed_vision.embedding_projection.weight";
-    const std::string audio =
-        st.find("model.embed_audio.multimodal_embedder.embedding_projection.weight")
-            ? "model.embed_audio.multimodal_embedder.embedding_projection.weight"
-            : "model.embed_audio.embedding_projection.weight";
-    const Names names =
-        hf_names(renamed ? "model.embed_vision." : "model.vision_embedder.", proj, audio);
+    const Names names = hf_projector_names(st);
     fill(*p, st_lookup(*p, st), names, /*gguf_layout=*/false, n_embd, path);
   } else {
     if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file or directory");
@@ -169,11 +136,12 @@ std::unique_ptr<Projector> load_projector(const std::string& path, int n_embd) {
       throw Error(path + ": metadata 'clip.audio.projector_type': '" + *t +
                   "' is not the Gemma 4 unified audio projector ('gemma4ua')");
     }
-    fill(*p, gguf_lookup(f), kGgufNames, /*gguf_layout=*/true, n_embd, path);
+    fill(*p, gguf_lookup(f), gguf_projector_names(), /*gguf_layout=*/true, n_embd, path);
   }
   if (!p->vision && !p->audio) {
-    throw Error(path + ": no vision or audio projector tensors (expected " + kGgufNames.dense_w +
-                " / " + kGgufNames.audio_proj + " or the HF model.vision_embedder.* names)");
+    throw Error(path + ": no vision or audio projector tensors (expected " +
+                gguf_projector_names().dense_w + " / " + gguf_projector_names().audio_proj +
+                " or the HF model.vision_embedder.* names)");
   }
   return p;
 }
@@ -187,7 +155,8 @@ bool has_projector_tensors(const std::string& path) {
            st->find("model.embed_audio.embedding_projection.weight");
   }
   auto f = gguf::File::open(path);
-  return f->find_tensor(kGgufNames.dense_w) || f->find_tensor(kGgufNames.audio_proj);
+  return f->find_tensor(gguf_projector_names().dense_w) ||
+         f->find_tensor(gguf_projector_names().audio_proj);
 }
 
 }  // namespace ug::gemma4

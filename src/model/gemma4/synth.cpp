@@ -2,10 +2,17 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "format/gguf.h"
+#include "format/safetensors.h"
 #include "kernels/kernels.h"
+#include "model/gemma4/tensor_names.h"
 #include "util/error.h"
 
 namespace ug::gemma4 {
@@ -16,7 +23,8 @@ struct Shape {
   int n_embd, n_layer, n_head, n_kv_swa, n_kv_full, hd_swa, hd_full, n_ff, window, n_vocab;
   const char* name;
 };
-constexpr Shape kShape12B = {3840, 48, 16, 8, 1, 256, 512, 15360, 1024, 262144, "synthetic Gemma 4 12B"};
+constexpr Shape kShape12B = {
+    3840, 48, 16, 8, 1, 256, 512, 15360, 1024, 262144, "synthetic Gemma 4 12B"};
 constexpr Shape kShapeTiny = {256, 6, 4, 2, 1, 64, 128, 1024, 16, 4198, "synthetic Gemma 4 tiny"};
 
 // xoshiro256** — fast, seeded, identical on every platform.
@@ -44,7 +52,8 @@ struct Rng {
     return result;
   }
   float uniform() { return float(next() >> 40) * (1.0f / 16777216.0f); }
-  // Approximately normal (sum of 4 uniforms, variance-corrected): cheap and good enough for weights.
+  // Approximately normal (sum of 4 uniforms, variance-corrected): cheap and good enough for
+  // weights.
   float normal() {
     const float sum = uniform() + uniform() + uniform() + uniform() - 2.0f;
     return sum * 1.7320508f;
@@ -59,7 +68,8 @@ uint16_t fp16_bits(float f) {
 
 // Fills n_bytes of random `type` data for a [rows x cols] matrix whose values have std `sigma`.
 // Quantized blocks get random codes and scales picked so the dequantized std is about sigma.
-void fill_random(TensorType type, int64_t cols, uint8_t* out, uint64_t n_bytes, float sigma, Rng& rng) {
+void fill_random(TensorType type, int64_t cols, uint8_t* out, uint64_t n_bytes, float sigma,
+                 Rng& rng) {
   const int64_t block_bytes = type_block_bytes(type);
   switch (type) {
     case TensorType::F32:
@@ -166,14 +176,16 @@ std::vector<std::string> synthetic_vocab(const Shape& s, std::vector<int32_t>* t
   return tokens;
 }
 
+const Shape& shape_named(const std::string& name) {
+  if (name == "12b") return kShape12B;
+  if (name == "tiny") return kShapeTiny;
+  throw Error("synth: unknown shape '" + name + "' (12b or tiny)");
+}
+
 }  // namespace
 
 void write_synthetic_model(const SynthOptions& o, const std::string& path) {
-  const Shape* shape = nullptr;
-  if (o.shape == "12b") shape = &kShape12B;
-  if (o.shape == "tiny") shape = &kShapeTiny;
-  if (!shape) throw Error("synth: unknown shape '" + o.shape + "' (12b or tiny)");
-  const Shape& s = *shape;
+  const Shape& s = shape_named(o.shape);
   const TensorType t = o.type;
   if (!tensor_type_supported(uint32_t(t))) {
     throw Error("synth: tensor type " + tensor_type_name(t) + " is not supported");
@@ -233,7 +245,8 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
 
   // Every tensor draws from its own stream so the file does not depend on write order.
   uint64_t stream = 0;
-  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows, float sigma) {
+  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
+                    float sigma) {
     const uint64_t seed = o.seed * 1000003ull + (++stream);
     w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
       Rng rng(seed);
@@ -242,9 +255,8 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
   };
   auto vector = [&](const std::string& name, std::vector<float> values) {
     auto data = std::make_shared<std::vector<float>>(std::move(values));
-    w.add_tensor(name, TensorType::F32, {int64_t(data->size())}, [data](uint8_t* out, uint64_t n) {
-      std::memcpy(out, data->data(), n);
-    });
+    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
+                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
   };
   Rng small(o.seed);
   auto norm_weights = [&](int n, float scale) {
@@ -283,6 +295,225 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     vector(p + "layer_output_scale.weight", {0.5f + 0.5f * small.uniform()});
   }
   w.write(path);
+}
+
+namespace {
+
+void write_json(const std::filesystem::path& p, const nlohmann::json& j) {
+  const std::string tmp = p.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    if (!out) throw Error(tmp + ": write failed");
+  }
+  std::filesystem::rename(tmp, p);
+}
+
+}  // namespace
+
+void write_synthetic_hf(const SynthOptions& o, const std::string& dir_name) {
+  using nlohmann::json;
+  const Shape& s = shape_named(o.shape);
+  const TensorType t = o.type;
+  const char* dtype = t == TensorType::F32    ? "F32"
+                      : t == TensorType::F16  ? "F16"
+                      : t == TensorType::BF16 ? "BF16"
+                                              : nullptr;
+  if (!dtype)
+    throw Error("synth: safetensors output takes f32, f16 or bf16 (not " + tensor_type_name(t) +
+                ")");
+  const std::filesystem::path dir(dir_name);
+  std::filesystem::create_directories(dir);
+
+  // config.json / generation_config.json
+  json layer_types = json::array();
+  for (int i = 0; i < s.n_layer; ++i) {
+    layer_types.push_back((i % 6) != 5 ? "sliding_attention" : "full_attention");
+  }
+  const bool real = s.n_vocab >= 258885;
+  const int boi = real ? 255999 : s.n_vocab - 7;
+  json text = {{"model_type", "gemma4_unified_text"},
+               {"hidden_size", s.n_embd},
+               {"intermediate_size", s.n_ff},
+               {"num_hidden_layers", s.n_layer},
+               {"num_attention_heads", s.n_head},
+               {"num_key_value_heads", s.n_kv_swa},
+               {"num_global_key_value_heads", s.n_kv_full},
+               {"head_dim", s.hd_swa},
+               {"global_head_dim", s.hd_full},
+               {"layer_types", layer_types},
+               {"sliding_window", s.window},
+               {"max_position_embeddings", 262144},
+               {"rms_norm_eps", 1e-6},
+               {"final_logit_softcapping", 30.0},
+               {"rope_parameters",
+                {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 10000.0}}},
+                 {"full_attention",
+                  {{"rope_type", "proportional"},
+                   {"partial_rotary_factor", 0.25},
+                   {"rope_theta", 1000000.0}}}}},
+               {"attention_k_eq_v", true},
+               {"tie_word_embeddings", true},
+               {"hidden_activation", "gelu_pytorch_tanh"},
+               {"vocab_size", s.n_vocab}};
+  json config = {
+      {"architectures", {"Gemma4UnifiedForConditionalGeneration"}},
+      {"model_type", "gemma4_unified"},
+      {"_name_or_path", o.shape == "12b" ? "synthetic-gemma4-12b" : "synthetic-gemma4-tiny"},
+      {"text_config", text},
+      {"tie_word_embeddings", true},
+      {"boi_token_id", boi},
+      {"torch_dtype", t == TensorType::F32   ? "float32"
+                      : t == TensorType::F16 ? "float16"
+                                             : "bfloat16"}};
+  const int suppress_a = real ? 258883 : s.n_vocab - 4, suppress_b = real ? 258882 : s.n_vocab - 6;
+  write_json(dir / "config.json", config);
+  write_json(dir / "generation_config.json", {{"bos_token_id", 2},
+                                              {"pad_token_id", 0},
+                                              {"eos_token_id", {1, 106, 50}},
+                                              {"suppress_tokens", {suppress_a, suppress_b}}});
+
+  // tokenizer.json / tokenizer_config.json for the synthetic vocabulary.
+  std::vector<int32_t> token_types;
+  const std::vector<std::string> tokens = synthetic_vocab(s, &token_types);
+  json vocab = json::object();
+  json added = json::array();
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    vocab[tokens[id]] = id;
+    if (token_types[id] == 3 || token_types[id] == 4 || token_types[id] == 2) {
+      added.push_back({{"id", id}, {"content", tokens[id]}, {"special", token_types[id] != 4}});
+    }
+  }
+  write_json(
+      dir / "tokenizer.json",
+      {{"model",
+        {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}, {"byte_fallback", true}}},
+       {"added_tokens", added}});
+  write_json(dir / "tokenizer_config.json", {{"bos_token", "<bos>"},
+                                             {"eos_token", "<eos>"},
+                                             {"unk_token", "<unk>"},
+                                             {"pad_token", "<pad>"},
+                                             {"add_bos_token", true}});
+
+  // Tensors, HF names and shapes; every tensor has its own random stream.
+  struct Planned {
+    std::string name;
+    std::vector<int64_t> shape;                  // HF order
+    float sigma;                                 // random N(0, sigma), or
+    std::shared_ptr<std::vector<float>> values;  // fixed values
+    uint64_t seed;
+  };
+  std::vector<Planned> plan;
+  uint64_t stream = 0;
+  Rng small(o.seed);
+  auto matrix = [&](const std::string& name, std::vector<int64_t> shape, float sigma) {
+    plan.push_back({name, std::move(shape), sigma, nullptr, o.seed * 1000003ull + (++stream)});
+  };
+  auto vector = [&](const std::string& name, std::vector<float> v) {
+    const int64_t n = int64_t(v.size());
+    plan.push_back({name, {n}, 0, std::make_shared<std::vector<float>>(std::move(v)), 0});
+  };
+  auto norm_weights = [&](int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
+    return v;
+  };
+  const std::string p = "model.language_model.";
+  const float fan_embd = 1.0f / std::sqrt(float(s.n_embd));
+  matrix(p + "embed_tokens.weight", {s.n_vocab, s.n_embd}, fan_embd);
+  vector(p + "norm.weight", norm_weights(s.n_embd, 1.0f));
+  for (int i = 0; i < s.n_layer; ++i) {
+    const bool sliding = (i % 6) != 5;
+    const int hd = sliding ? s.hd_swa : s.hd_full;
+    const int n_kv = sliding ? s.n_kv_swa : s.n_kv_full;
+    auto n = [&](LayerTensor lt) { return hf_layer_tensor(p, i, lt); };
+    const float qk_scale = std::pow(float(hd), -0.25f);
+    vector(n(LayerTensor::kAttnNorm), norm_weights(s.n_embd, 1.0f));
+    matrix(n(LayerTensor::kQ), {int64_t(s.n_head) * hd, s.n_embd}, fan_embd);
+    matrix(n(LayerTensor::kK), {int64_t(n_kv) * hd, s.n_embd}, fan_embd);
+    if (sliding) matrix(n(LayerTensor::kV), {int64_t(n_kv) * hd, s.n_embd}, fan_embd);
+    matrix(n(LayerTensor::kO), {s.n_embd, int64_t(s.n_head) * hd},
+           1.0f / std::sqrt(float(s.n_head * hd)));
+    vector(n(LayerTensor::kQNorm), norm_weights(hd, qk_scale));
+    vector(n(LayerTensor::kKNorm), norm_weights(hd, qk_scale));
+    vector(n(LayerTensor::kPostAttnNorm), norm_weights(s.n_embd, 1.0f));
+    vector(n(LayerTensor::kFfnNorm), norm_weights(s.n_embd, 1.0f));
+    matrix(n(LayerTensor::kGate), {s.n_ff, s.n_embd}, fan_embd);
+    matrix(n(LayerTensor::kUp), {s.n_ff, s.n_embd}, fan_embd);
+    matrix(n(LayerTensor::kDown), {s.n_embd, s.n_ff}, 1.0f / std::sqrt(float(s.n_ff)));
+    vector(n(LayerTensor::kPostFfwNorm), norm_weights(s.n_embd, 1.0f));
+    vector(n(LayerTensor::kOutputScale), {0.5f + 0.5f * small.uniform()});
+  }
+  // Vision and audio embedders (spec §7.1), mm width = text width as on the 12B.
+  const int64_t patch = 48 * 48 * 3, n_mm = s.n_embd, n_pos = 1120;
+  const std::string v = "model.vision_embedder.";
+  vector(v + "patch_ln1.weight", norm_weights(int(patch), 1.0f));
+  vector(v + "patch_ln1.bias", norm_weights(int(patch), 0.1f));
+  matrix(v + "patch_dense.weight", {n_mm, patch}, 1.0f / std::sqrt(float(patch)));
+  vector(v + "patch_dense.bias", norm_weights(int(n_mm), 0.1f));
+  vector(v + "patch_ln2.weight", norm_weights(int(n_mm), 1.0f));
+  vector(v + "patch_ln2.bias", norm_weights(int(n_mm), 0.1f));
+  matrix(v + "pos_embedding", {n_pos, 2, n_mm}, 0.5f);
+  vector(v + "pos_norm.weight", norm_weights(int(n_mm), 1.0f));
+  vector(v + "pos_norm.bias", norm_weights(int(n_mm), 0.1f));
+  matrix("model.embed_vision.embedding_projection.weight", {s.n_embd, n_mm},
+         1.0f / std::sqrt(float(n_mm)));
+  matrix("model.embed_audio.embedding_projection.weight", {s.n_embd, 640},
+         1.0f / std::sqrt(640.0f));
+
+  // Shards of at most ~4 GB, in plan order.
+  const uint64_t kShardBytes = uint64_t(4) << 30;
+  const int64_t elem = t == TensorType::F32 ? 4 : 2;
+  std::vector<std::vector<const Planned*>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (const Planned& pl : plan) {
+    uint64_t bytes = uint64_t(elem);
+    for (int64_t d : pl.shape) bytes *= uint64_t(d);
+    if (in_shard > 0 && in_shard + bytes > kShardBytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(&pl);
+    in_shard += bytes;
+    total += bytes;
+  }
+  json weight_map = json::object();
+  for (size_t k = 0; k < shards.size(); ++k) {
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
+    SafetensorsWriter w;
+    w.set_metadata("format", "pt");
+    for (const Planned* pl : shards[k]) {
+      weight_map[pl->name] = file;
+      const int64_t cols = pl->shape.back();
+      w.add(pl->name, dtype, pl->shape, [pl, t, cols](const SafetensorsWriter::Emit& emit) {
+        if (pl->values) {
+          std::vector<uint8_t> out(size_t(type_row_bytes(t, int64_t(pl->values->size()))));
+          kernels::quantize_row(t, pl->values->data(), out.data(), int64_t(pl->values->size()));
+          emit(out.data(), out.size());
+          return;
+        }
+        int64_t rows = 1;
+        for (size_t d = 0; d + 1 < pl->shape.size(); ++d) rows *= pl->shape[d];
+        Rng rng(pl->seed);
+        std::vector<float> row(static_cast<size_t>(cols));
+        const int64_t rb = type_row_bytes(t, cols);
+        const int64_t chunk = std::max<int64_t>(1, (int64_t(4) << 20) / rb);
+        std::vector<uint8_t> out(size_t(std::min(chunk, rows) * rb));
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+          const int64_t r1 = std::min(rows, r0 + chunk);
+          for (int64_t r = r0; r < r1; ++r) {
+            for (auto& x : row) x = pl->sigma * rng.normal();
+            kernels::quantize_row(t, row.data(), out.data() + (r - r0) * rb, cols);
+          }
+          emit(out.data(), uint64_t((r1 - r0) * rb));
+        }
+      });
+    }
+    w.write((dir / file).string());
+  }
+  write_json(dir / "model.safetensors.index.json",
+             {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
 }
 
 }  // namespace ug::gemma4

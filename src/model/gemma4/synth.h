@@ -1,5 +1,6 @@
 // Random-weight Gemma 4 models with the exact tensor list of a real one (`unigemma synth`), so the
-// 12B shape can be benchmarked without downloading it, and the engine has a self-made default model.
+// 12B shape can be benchmarked without downloading it, and the engine has a self-made default
+// model.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +20,13 @@ struct SynthOptions {
 // llama-quantize stores it), norms/scales/rope_freqs in F32, a synthetic gemma4 vocabulary whose
 // special tokens have their real text. Weights are random with realistic scales.
 void write_synthetic_model(const SynthOptions& options, const std::string& path);
+
+// Writes the same shape as a Hugging Face folder (`unigemma synth --format safetensors`):
+// config.json (Gemma4UnifiedForConditionalGeneration), generation_config.json, tokenizer.json and
+// tokenizer_config.json for the synthetic vocabulary, and the weights (text decoder plus vision and
+// audio embedders, HF names and shapes, spec §7.1) in `options.type` (F32, F16 or BF16) as
+// safetensors shards of at most ~4 GB with a model.safetensors.index.json. Streams: memory use is
+// independent of the model size. Existing files of the same names in `dir` are replaced.
+void write_synthetic_hf(const SynthOptions& options, const std::string& dir);
 
 }  // namespace ug::gemma4
