@@ -9,26 +9,38 @@
 namespace ug::cli {
 
 int cmd_synth(int argc, char** argv) {
-  Args args(argc, argv, 2, {"--help", "-h"});
+  Args args(argc, argv, 2, {"--help", "-h", "--mmproj", "--bundle"});
   if (args.has("--help") || args.has("-h")) {
     std::puts(
-        "usage: unigemma synth --shape 12b|tiny --type TYPE -o FILE [--seed N]\n"
-        "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k (q4_0 stores the tied embedding as Q6_K)");
+        "usage: unigemma synth --shape 12b|tiny --type TYPE -o FILE [--seed N] "
+        "[--mmproj|--bundle]\n"
+        "  TYPE: f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k (q4_0 stores the tied embedding as Q6_K)\n"
+        "  --mmproj   write the multimodal projector of that shape instead (gemma4uv + gemma4ua;\n"
+        "             matrices in TYPE when f32/f16/bf16, else bf16)\n"
+        "  --bundle   write one GGUF holding the text model and the projector tensors");
     return 0;
   }
-  args.reject_unknown({"--shape", "--type", "-o", "--output", "--seed"});
+  args.reject_unknown({"--shape", "--type", "-o", "--output", "--seed", "--mmproj", "--bundle"});
   gemma4::SynthOptions o;
   o.shape = args.get({"--shape"}, "tiny");
   const std::string type = args.get({"--type"}, "q8_0");
   if (!parse_tensor_type(type, &o.type)) throw Error("synth: unknown --type '" + type + "'");
   o.seed = uint64_t(args.get_int({"--seed"}, 1234));
+  if (args.has("--mmproj") && args.has("--bundle")) {
+    throw Error("synth: --mmproj and --bundle exclude each other");
+  }
+  if (args.has("--mmproj")) o.content = gemma4::SynthOptions::Content::kProjector;
+  if (args.has("--bundle")) o.content = gemma4::SynthOptions::Content::kBundle;
   const std::string out = args.get({"-o", "--output"});
   if (out.empty()) throw Error("synth: missing -o FILE");
   const auto t0 = std::chrono::steady_clock::now();
   gemma4::write_synthetic_model(o, out);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "wrote %s (%s, %s) in %.1f s\n", out.c_str(), o.shape.c_str(),
-               tensor_type_name(o.type).c_str(), s);
+  const char* what = o.content == gemma4::SynthOptions::Content::kProjector ? ", projector"
+                     : o.content == gemma4::SynthOptions::Content::kBundle  ? ", with projector"
+                                                                            : "";
+  std::fprintf(stderr, "wrote %s (%s, %s%s) in %.1f s\n", out.c_str(), o.shape.c_str(),
+               tensor_type_name(o.type).c_str(), what, s);
   return 0;
 }
 
