@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/gguf.h"
+#include "model/gemma4/bundle.h"
 #include "model/gemma4/model.h"
 #include "model/gemma4/projector.h"
 #include "model/gemma4/synth.h"
@@ -225,6 +226,22 @@ TEST(Projector, SynthWritesProjectorAndBundle) {
   o.content = SynthOptions::Content::kText;
   write_synthetic_model(o, (dir / "text.gguf").string());
   EXPECT_FALSE(has_projector_tensors((dir / "text.gguf").string()));
+  // `unigemma bundle`: text model + mmproj in one file, same embeddings as the mmproj alone.
+  const std::string joined = (dir / "joined.gguf").string();
+  write_bundle((dir / "text.gguf").string(), (dir / "mmproj.gguf").string(), joined);
+  EXPECT_TRUE(has_projector_tensors(joined));
+  EXPECT_EQ(load_model(joined)->config.n_layer,
+            load_model((dir / "text.gguf").string())->config.n_layer);
+  const auto jp = load_projector(joined, 256);
+  EXPECT_EQ(embed_patches(*jp->vision, patch.data(), &zero, &zero, 1, pool),
+            embed_patches(*p->vision, patch.data(), &zero, &zero, 1, pool));
+  // Wrong inputs: a projector as the text model, a bundle as the text model.
+  EXPECT_THROW(write_bundle((dir / "mmproj.gguf").string(), (dir / "mmproj.gguf").string(),
+                            (dir / "x.gguf").string()),
+               Error);
+  EXPECT_THROW(write_bundle(joined, (dir / "mmproj.gguf").string(), (dir / "x.gguf").string()),
+               Error);
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.gguf"));
   std::filesystem::remove_all(dir);
 }
 
