@@ -114,7 +114,11 @@ TEST_F(TinyProjector, LongAudioIsSplitIntoClips) {
   const MediaEmbedding s = embed_long_audio(*projector, short_one, "short.wav", o, pool);
   EXPECT_EQ(s.segments.size(), 1u);
   EXPECT_TRUE(s.notices.empty());
-  // Beyond --audio-max: refused with guidance.
+  // Half a second over --audio-max is codec padding, not refused; beyond: refused with guidance.
+  o.audio_max_seconds = 75.1;
+  EXPECT_EQ(embed_long_audio(*projector, samples, "talk.wav", o, pool).n_tokens, m.n_tokens);
+  o.audio_max_seconds = 74.9;
+  EXPECT_THROW(embed_long_audio(*projector, samples, "talk.wav", o, pool), Error);
   o.audio_max_seconds = 60;
   try {
     embed_long_audio(*projector, samples, "talk.wav", o, pool);
