@@ -35,6 +35,7 @@ const char* kChatHelp =
     "  /load FILE         load a conversation saved with /save\n"
     "  /image FILE        attach an image to your next message (needs the projector)\n"
     "  /audio FILE        attach an audio clip to your next message\n"
+    "  /video FILE        attach a video (frames, then its audio track) to your next message\n"
     "  /exit              leave (also Ctrl-D); Ctrl-C stops the current answer\n";
 
 std::string history_path() {
@@ -139,8 +140,10 @@ int cmd_chat(int argc, char** argv) {
           if (j.is_discarded()) throw Error(arg + ": not valid JSON");
           session.load(j);
           std::printf("loaded %zu messages from %s\n", session.messages().size(), arg.c_str());
-        } else if ((cmd == "/image" || cmd == "/audio") && !arg.empty()) {
-          session.attach(cmd == "/image" ? MediaKind::kImage : MediaKind::kAudio, arg);
+        } else if ((cmd == "/image" || cmd == "/audio" || cmd == "/video") && !arg.empty()) {
+          MediaKind kind = MediaKind::kImage;
+          parse_media_kind(cmd.substr(1), &kind);
+          print_media_notices(session.attach(kind, arg));
           std::printf("attached %s (%zu pending for your next message)\n", arg.c_str(),
                       session.pending_media());
         } else {

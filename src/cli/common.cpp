@@ -193,16 +193,24 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
   return o;
 }
 
-const std::vector<std::string> kMediaOptions = {"--mmproj", "--image", "--audio", "--image-tokens",
-                                                "--audio-max"};
+const std::vector<std::string> kMediaOptions = {"--mmproj",     "--image",        "--audio",
+                                                "--video",      "--image-tokens", "--audio-max",
+                                                "--audio-clip", "--video-audio",  "--video-frames"};
 
 const char* kMediaHelp =
     "  --mmproj FILE           multimodal projector (mmproj GGUF or HF folder); not needed\n"
     "                          when the model file bundles it\n"
     "  --image FILE            attach an image (PNG, JPEG, GIF, WebP, BMP, PPM); repeatable\n"
     "  --audio FILE            attach audio (WAV, FLAC, OGG, MP3); repeatable\n"
+    "  --video FILE            attach a video (MP4/MOV, MKV/WebM, AVI, MPEG, FLV, OGG, ASF):\n"
+    "                          up to 32 frames at 70 tokens each, then its audio track;\n"
+    "                          repeatable\n"
     "  --image-tokens N        soft tokens per image: 70, 140, 280 (default), 560, 1120\n"
-    "  --audio-max SECONDS     longest accepted clip (default 30, the model's training length)\n";
+    "  --audio-clip SECONDS    longer audio is split into clips of this length (default 30,\n"
+    "                          the model's training length)\n"
+    "  --audio-max SECONDS     most audio accepted per file or video track (default 300)\n"
+    "  --video-audio on|off    use a video's audio track (default on)\n"
+    "  --video-frames N        frames sampled per video, 1..32 (default 32)\n";
 
 std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m) {
   const std::string path = args.get({"--mmproj"});
@@ -228,15 +236,35 @@ MediaOptions media_options_from_args(const Args& args) {
   for (int b : media::kImageBudgets) known_budget = known_budget || b == o.image_budget;
   if (!known_budget) throw Error("option --image-tokens: expected 70, 140, 280, 560 or 1120");
   o.audio_max_seconds = args.get_double({"--audio-max"}, o.audio_max_seconds);
-  if (!(o.audio_max_seconds > 0)) throw Error("option --audio-max: must be > 0 seconds");
+  if (!(o.audio_max_seconds > 0) || o.audio_max_seconds > 24 * 3600) {
+    throw Error("option --audio-max: must be > 0 and at most 86400 seconds");
+  }
+  o.audio_clip_seconds = args.get_double({"--audio-clip"}, o.audio_clip_seconds);
+  if (!(o.audio_clip_seconds >= 0.04) || o.audio_clip_seconds > 3600) {
+    throw Error("option --audio-clip: must be between 0.04 and 3600 seconds");
+  }
+  const std::string va = args.get({"--video-audio"}, "on");
+  if (va != "on" && va != "off") throw Error("option --video-audio: expected on or off");
+  o.video_audio = va == "on";
+  o.video_frames = args.get_int({"--video-frames"}, o.video_frames);
+  if (o.video_frames < 1 || o.video_frames > 32) {
+    throw Error("option --video-frames: expected 1 to 32");
+  }
   return o;
 }
 
 void attach_media_from_args(const Args& args, const gemma4::Projector* projector,
                             ChatSession& session) {
   session.set_projector(projector, media_options_from_args(args));
-  for (const auto& f : args.get_all("--image")) session.attach(MediaKind::kImage, f);
-  for (const auto& f : args.get_all("--audio")) session.attach(MediaKind::kAudio, f);
+  for (const auto& [option, kind] :
+       {std::pair{"--image", MediaKind::kImage}, std::pair{"--audio", MediaKind::kAudio},
+        std::pair{"--video", MediaKind::kVideo}}) {
+    for (const auto& f : args.get_all(option)) print_media_notices(session.attach(kind, f));
+  }
+}
+
+void print_media_notices(const MediaEmbedding& m) {
+  for (const auto& n : m.notices) std::fprintf(stderr, "note: %s\n", n.c_str());
 }
 
 LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,

@@ -38,17 +38,20 @@ std::optional<TensorType> global_cache_type_from_args(const Args& args);
 // Bytes of a file, or of the *.safetensors files of a folder; 0 when absent.
 uint64_t path_bytes(const std::string& path);
 
-// Multimodal options of run/chat: --mmproj, --image, --audio (repeatable), --image-tokens,
-// --audio-max.
+// Multimodal options of run/chat: --mmproj, --image, --audio, --video (repeatable),
+// --image-tokens, --audio-clip, --audio-max, --video-audio, --video-frames.
 extern const std::vector<std::string> kMediaOptions;
 extern const char* kMediaHelp;
 // The projector from --mmproj, or from the model file itself when it bundles the projector
 // tensors; null when neither (media requests then fail with a hint).
 std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m);
 MediaOptions media_options_from_args(const Args& args);
-// Connects the projector to the session and attaches every --image, then every --audio file.
+// Connects the projector to the session and attaches every --image, then every --audio, then
+// every --video file, printing their notices on stderr.
 void attach_media_from_args(const Args& args, const gemma4::Projector* projector,
                             ChatSession& session);
+// "note: ..." lines on stderr (audio split into clips, audio track ignored...).
+void print_media_notices(const MediaEmbedding& m);
 
 // MTP drafter of run/chat (--draft FILE; --draft-max/--draft-min/--draft-adaptive are parsed by
 // chat_options_from_args). Members are null without --draft.

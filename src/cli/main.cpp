@@ -31,6 +31,8 @@ commands:
   bench -m MODEL            prompt and decode speed (llama-bench-like table)
   synth --shape 12b|tiny --type q4_0|q8_0|... -o FILE
                             write a random-weight model with the exact tensor list
+  bundle -m TEXT --mmproj P -o FILE
+                            one GGUF with the text model and the multimodal projector
   check-oracle PATH         run reference cases from the oracle pack
   convert HF_DIR -o OUT.gguf [--type bf16|q8_0|q4_k_m|...] [--bundle]
                             Hugging Face safetensors folder to GGUF (+ mmproj)
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return ug::cli::cmd_info(argc, argv);
     if (cmd == "bench") return ug::cli::cmd_bench(argc, argv);
     if (cmd == "synth") return ug::cli::cmd_synth(argc, argv);
+    if (cmd == "bundle") return ug::cli::cmd_bundle(argc, argv);
     if (cmd == "check-oracle") return ug::cli::cmd_check_oracle(argc, argv);
     if (cmd == "convert") return ug::cli::cmd_convert(argc, argv);
     if (cmd == "quantize") return ug::cli::cmd_quantize(argc, argv);

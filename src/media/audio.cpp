@@ -109,7 +109,7 @@ Audio decode_audio(const uint8_t* data, size_t size, const std::string& name,
     if (got <= 0) break;
     if (double(mono.size() + size_t(got)) > max_frames) {
       throw Error(name + ": audio is longer than the limit of " +
-                  std::to_string(int(limits.max_seconds)) + " s");
+                  std::to_string(int(limits.max_seconds)) + " s (--audio-max SECONDS raises it)");
     }
     for (sf_count_t i = 0; i < got; ++i) {
       if (ch == 1) {

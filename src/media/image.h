@@ -27,6 +27,9 @@ struct ImageLimits {
 Image decode_image(const uint8_t* data, size_t size, const std::string& name,
                    const ImageLimits& limits = {});
 Image load_image(const std::string& path, const ImageLimits& limits = {});
+// What PIL.ImageOps.exif_transpose does for EXIF orientation 1..8 (6 = rotate 90 clockwise,
+// 3 = 180, 8 = 90 counter-clockwise); other values return the image unchanged.
+Image apply_exif_orientation(const Image& image, int orientation);
 
 constexpr int kPatchSize = 48;
 constexpr int kPatchValues = kPatchSize * kPatchSize * 3;  // 6912

@@ -537,6 +537,10 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& name,
   fail(name, "not a supported image (PNG, JPEG, GIF, WebP, BMP, PPM/PGM)");
 }
 
+Image apply_exif_orientation(const Image& image, int orientation) {
+  return apply_orientation(image, orientation);
+}
+
 Image load_image(const std::string& path, const ImageLimits& limits) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open image file");

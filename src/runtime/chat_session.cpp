@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "util/error.h"
@@ -48,13 +50,54 @@ void ChatSession::set_projector(const gemma4::Projector* projector, MediaOptions
   media_options_ = media_options;
 }
 
-void ChatSession::attach(MediaKind kind, const std::string& path) {
+namespace {
+
+std::string hash_text(uint64_t h) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// The options that shaped an embedding, kept in the saved message part so /load reproduces it.
+void options_to_part(MediaKind kind, const MediaOptions& o, ordered_json& part) {
+  if (kind == MediaKind::kImage) part["image_tokens"] = o.image_budget;
+  if (kind == MediaKind::kAudio || kind == MediaKind::kVideo) {
+    part["audio_clip_seconds"] = o.audio_clip_seconds;
+  }
+  if (kind == MediaKind::kVideo) {
+    part["video_frames"] = o.video_frames;
+    part["video_audio"] = o.video_audio;
+  }
+}
+
+MediaOptions options_from_part(const ordered_json& part, MediaOptions o) {
+  auto num = [&](const char* key, double fallback) {
+    return part.contains(key) && part[key].is_number() ? part[key].get<double>() : fallback;
+  };
+  o.image_budget = int(num("image_tokens", o.image_budget));
+  o.audio_clip_seconds = num("audio_clip_seconds", o.audio_clip_seconds);
+  o.video_frames = int(num("video_frames", o.video_frames));
+  if (part.contains("video_audio") && part["video_audio"].is_boolean()) {
+    o.video_audio = part["video_audio"].get<bool>();
+  }
+  return o;
+}
+
+}  // namespace
+
+const MediaEmbedding& ChatSession::attach(MediaKind kind, const std::string& path) {
   if (!projector_) {
     throw Error(path + ": " + media_kind_name(kind) +
                 " input needs the multimodal projector (--mmproj FILE)");
   }
-  pending_.push_back(std::make_shared<const MediaEmbedding>(
-      embed_media_file(*projector_, kind, path, media_options_, pool_)));
+  auto m = std::make_shared<MediaEmbedding>(
+      embed_media_file(*projector_, kind, path, media_options_, pool_));
+  // Saved conversations refer to the file by absolute path, so /load works from anywhere.
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  if (!ec) m->source = abs.lexically_normal().string();
+  pending_.push_back(m);
+  return *m;
 }
 
 AssembledPrompt ChatSession::assemble(const std::string& prompt_text) const {
@@ -89,9 +132,47 @@ void ChatSession::load(const ordered_json& conversation) {
                   "]: expected an object with a role");
     }
   }
-  messages_ = conversation["messages"];
-  // Embeddings are not saved: media parts of a loaded conversation must be attached again.
-  media_.clear();
+  // Embeddings are not saved: decode and embed the media parts again, in placeholder order, before
+  // replacing anything.
+  std::vector<std::shared_ptr<const MediaEmbedding>> media;
+  const auto& messages = conversation["messages"];
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& content = messages[i].contains("content") ? messages[i]["content"] : ordered_json();
+    if (!content.is_array()) continue;
+    for (size_t k = 0; k < content.size(); ++k) {
+      const auto& part = content[k];
+      MediaKind kind;
+      if (!part.is_object() || !part.contains("type") || !part["type"].is_string() ||
+          !parse_media_kind(part["type"].get<std::string>(), &kind)) {
+        continue;
+      }
+      const std::string where =
+          "conversation: messages[" + std::to_string(i) + "].content[" + std::to_string(k) + "]";
+      if (!part.contains("source") || !part["source"].is_string()) {
+        throw Error(where + ": " + media_kind_name(kind) + " part without a \"source\" file");
+      }
+      const std::string source = part["source"].get<std::string>();
+      if (!projector_) {
+        throw Error(where + ": " + source + ": the conversation has " + media_kind_name(kind) +
+                    " input, which needs the multimodal projector (--mmproj FILE)");
+      }
+      if (!std::filesystem::exists(source)) {
+        throw Error(where + ": " + source + ": the " + media_kind_name(kind) +
+                    " file of the saved conversation no longer exists");
+      }
+      auto m = std::make_shared<MediaEmbedding>(embed_media_file(
+          *projector_, kind, source, options_from_part(part, media_options_), pool_));
+      if (part.contains("content_hash") && part["content_hash"].is_string() &&
+          part["content_hash"].get<std::string>() != hash_text(m->content_hash)) {
+        throw Error(where + ": " + source + ": the file changed since the conversation was saved");
+      }
+      m->source = source;
+      media.push_back(std::move(m));
+    }
+  }
+  messages_ = messages;
+  media_ = std::move(media);
+  pending_.clear();
   if (conversation.contains("enable_thinking") && conversation["enable_thinking"].is_boolean()) {
     options_.enable_thinking = conversation["enable_thinking"].get<bool>();
   }
@@ -166,7 +247,10 @@ ChatReply ChatSession::send(const std::string& user_text,
   } else {
     ordered_json parts = ordered_json::array();
     for (const auto& m : pending_) {
-      parts.push_back({{"type", media_kind_name(m->kind)}, {"source", m->source}});
+      ordered_json part{{"type", media_kind_name(m->kind)}, {"source", m->source}};
+      options_to_part(m->kind, media_options_, part);
+      part["content_hash"] = hash_text(m->content_hash);
+      parts.push_back(std::move(part));
     }
     if (!user_text.empty()) parts.push_back({{"type", "text"}, {"text", user_text}});
     add_message(ordered_json{{"role", "user"}, {"content", parts}});

@@ -66,7 +66,10 @@ class ChatSession {
   const nlohmann::ordered_json& messages() const { return messages_; }
   void set_system(const std::string& text);  // replaces (or removes, when empty) the system turn
   void reset();                              // forgets the conversation, keeps the system turn
-  // Conversation JSON: {"messages": [...], "enable_thinking": bool}. load() validates it.
+  // Conversation JSON: {"messages": [...], "enable_thinking": bool}. Media parts of messages keep
+  // the file's absolute path ("source"), the options that shaped the embedding and a content hash;
+  // load() validates the JSON and decodes and embeds those files again (needs the projector), and
+  // refuses files that are missing or whose content changed. On error nothing is replaced.
   nlohmann::ordered_json save() const;
   void load(const nlohmann::ordered_json& conversation);
 
@@ -84,7 +87,8 @@ class ChatSession {
   void set_projector(const gemma4::Projector* projector, MediaOptions media_options = {});
   // Decodes and embeds `path` now (so errors surface here) and attaches it to the next send(),
   // whose user message then has content parts: the media in attach order, then the text.
-  void attach(MediaKind kind, const std::string& path);
+  // The returned embedding's notices tell what the user should know (e.g. audio split into clips).
+  const MediaEmbedding& attach(MediaKind kind, const std::string& path);
   size_t pending_media() const { return pending_.size(); }
 
   // Convenience: add a user message, then reply().

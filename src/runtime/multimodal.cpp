@@ -5,6 +5,7 @@
 
 #include "media/audio.h"
 #include "media/image.h"
+#include "media/video.h"
 #include "util/error.h"
 
 namespace ug {
@@ -29,7 +30,25 @@ const gemma4::AudioEmbedder& need_audio(const gemma4::Projector& p, const std::s
 }  // namespace
 
 const char* media_kind_name(MediaKind kind) {
-  return kind == MediaKind::kImage ? "image" : "audio";
+  switch (kind) {
+    case MediaKind::kImage:
+      return "image";
+    case MediaKind::kAudio:
+      return "audio";
+    case MediaKind::kVideo:
+      return "video";
+  }
+  return "?";
+}
+
+bool parse_media_kind(const std::string& name, MediaKind* kind) {
+  for (MediaKind k : {MediaKind::kImage, MediaKind::kAudio, MediaKind::kVideo}) {
+    if (name == media_kind_name(k)) {
+      *kind = k;
+      return true;
+    }
+  }
+  return false;
 }
 
 MediaEmbedding embed_patches(const gemma4::Projector& projector, const std::vector<float>& patches,
@@ -73,36 +92,133 @@ MediaEmbedding embed_image_file(const gemma4::Projector& projector, const std::s
   return m;
 }
 
+namespace {
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s", s);
+  return buf;
+}
+
+void append(MediaEmbedding& to, const MediaEmbedding& part) {
+  to.rows.insert(to.rows.end(), part.rows.begin(), part.rows.end());
+  to.n_tokens += part.n_tokens;
+  to.content_hash = fnv1a(&part.content_hash, sizeof(part.content_hash), to.content_hash);
+  to.notices.insert(to.notices.end(), part.notices.begin(), part.notices.end());
+}
+
+MediaEmbedding long_audio(const gemma4::Projector& projector, const std::vector<float>& samples,
+                          const std::string& what, const MediaOptions& options,
+                          const std::string& hint, ThreadPool& pool) {
+  need_audio(projector, what);
+  const double seconds = double(samples.size()) / media::kAudioSampleRate;
+  // Codec padding (an AAC track of a 5-minute video decodes to 300.03 s) is not held against
+  // the limit the user stated in whole seconds.
+  if (seconds > options.audio_max_seconds + 0.5) {
+    throw Error(what + ": " + seconds_text(seconds) + " of audio, more than the limit of " +
+                seconds_text(options.audio_max_seconds) + " (raise it with --audio-max SECONDS" +
+                hint + "; the model was trained on clips up to 30 s, longer audio is split)");
+  }
+  // Clip boundaries fall on 640-sample frames, so splitting adds no padding inside the audio.
+  const size_t clip =
+      size_t(std::max(1.0, std::floor(options.audio_clip_seconds * media::kAudioSampleRate /
+                                      media::kAudioFrame))) *
+      media::kAudioFrame;
+  MediaEmbedding m;
+  m.kind = MediaKind::kAudio;
+  m.source = what;
+  m.content_hash = 0x9e3779b97f4a7c15ull;
+  size_t clips = 0;
+  for (size_t at = 0; at < samples.size() || at == 0; at += clip) {
+    const size_t end = std::min(samples.size(), at + clip);
+    const MediaEmbedding part =
+        embed_samples(projector,
+                      std::vector<float>(samples.begin() + std::ptrdiff_t(at),
+                                         samples.begin() + std::ptrdiff_t(end)),
+                      pool);
+    append(m, part);
+    m.segments.push_back({MediaKind::kAudio, part.n_tokens, {}});
+    ++clips;
+    if (end == samples.size()) break;
+  }
+  if (clips > 1) {
+    m.notices.push_back(what + ": " + seconds_text(seconds) + " of audio split into " +
+                        std::to_string(clips) + " consecutive clips of up to " +
+                        seconds_text(double(clip) / media::kAudioSampleRate) +
+                        " (the model was trained on clips up to 30 s)");
+  }
+  return m;
+}
+
+}  // namespace
+
+MediaEmbedding embed_long_audio(const gemma4::Projector& projector,
+                                const std::vector<float>& samples, const std::string& what,
+                                const MediaOptions& options, ThreadPool& pool) {
+  return long_audio(projector, samples, what, options, "", pool);
+}
+
 MediaEmbedding embed_audio_file(const gemma4::Projector& projector, const std::string& path,
                                 const MediaOptions& options, ThreadPool& pool) {
   need_audio(projector, path);
-  const media::Audio audio = media::load_audio(path);
-  const double seconds = double(audio.samples.size()) / media::kAudioSampleRate;
-  if (seconds > options.audio_max_seconds + 1e-9) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.1f s long, more than the %.0f s", seconds,
-                  options.audio_max_seconds);
-    throw Error(path + ": audio is " + buf +
-                " limit (the model was trained on clips up to 30 s; split it, or raise the limit "
-                "with --audio-max SECONDS)");
-  }
-  MediaEmbedding m = embed_samples(projector, audio.samples, pool);
+  media::AudioLimits limits;
+  limits.max_seconds = options.audio_max_seconds + 1;  // the exact check follows resampling
+  const media::Audio audio = media::load_audio(path, limits);
+  MediaEmbedding m = embed_long_audio(projector, audio.samples, path, options, pool);
   m.source = path;
+  return m;
+}
+
+MediaEmbedding embed_video_file(const gemma4::Projector& projector, const std::string& path,
+                                const MediaOptions& options, ThreadPool& pool) {
+  need_vision(projector, path);
+  media::VideoOptions vo;
+  vo.max_frames = options.video_frames;
+  vo.audio = options.video_audio;
+  media::VideoLimits limits;
+  limits.max_audio_seconds = options.audio_max_seconds + 1;
+  const media::Video video = media::load_video(path, vo, limits);
+  MediaEmbedding m;
+  m.kind = MediaKind::kVideo;
+  m.source = path;
+  m.content_hash = 0x51ed270b27b5e3a9ull;
+  for (const media::VideoFrame& f : video.frames) {
+    const media::Patches p = media::preprocess_image(f.image, options.video_frame_budget);
+    const MediaEmbedding e = embed_patches(projector, p.values, p.pos_x, p.pos_y, pool);
+    append(m, e);
+    m.segments.push_back({MediaKind::kVideo, e.n_tokens, media::format_timestamp(f.seconds)});
+    m.grid_rows = p.rows;
+    m.grid_cols = p.cols;
+  }
+  if (video.has_audio && !projector.audio) {
+    m.notices.push_back(path + ": the audio track is ignored: the projector " + projector.path +
+                        " has no audio embedder");
+  } else if (video.has_audio) {
+    MediaEmbedding a = long_audio(projector, video.audio.samples, path + " (audio track)", options,
+                                  ", or leave the track out with --video-audio off", pool);
+    append(m, a);
+    m.segments.insert(m.segments.end(), a.segments.begin(), a.segments.end());
+  }
   return m;
 }
 
 MediaEmbedding embed_media_file(const gemma4::Projector& projector, MediaKind kind,
                                 const std::string& path, const MediaOptions& options,
                                 ThreadPool& pool) {
-  return kind == MediaKind::kImage ? embed_image_file(projector, path, options, pool)
-                                   : embed_audio_file(projector, path, options, pool);
+  switch (kind) {
+    case MediaKind::kImage:
+      return embed_image_file(projector, path, options, pool);
+    case MediaKind::kAudio:
+      return embed_audio_file(projector, path, options, pool);
+    case MediaKind::kVideo:
+      return embed_video_file(projector, path, options, pool);
+  }
+  throw Error(path + ": unknown media kind");
 }
 
 AssembledPrompt assemble_prompt(const std::string& rendered, const Tokenizer& tokenizer,
                                 const std::vector<const MediaEmbedding*>& media, int n_embd) {
-  static const char* kImagePh = "<|image|>";
-  static const char* kAudioPh = "<|audio|>";
-  static const char* kVideoPh = "<|video|>";
+  static const char* kPlaceholders[] = {"<|image|>", "<|audio|>", "<|video|>"};
   auto token = [&](const char* text) {
     const int32_t id = tokenizer.find_token(text);
     if (id < 0) throw Error(std::string("prompt: the vocabulary has no '") + text + "' token");
@@ -128,19 +244,18 @@ AssembledPrompt assemble_prompt(const std::string& rendered, const Tokenizer& to
   for (;;) {
     const size_t a = rendered.find("<|", pos);
     if (a == std::string::npos) break;
-    const bool is_image = rendered.compare(a, 9, kImagePh) == 0;
-    const bool is_audio = rendered.compare(a, 9, kAudioPh) == 0;
-    if (rendered.compare(a, 9, kVideoPh) == 0) {
-      throw Error("prompt: video input is not supported yet");
+    int which = -1;
+    for (int k = 0; k < 3; ++k) {
+      if (rendered.compare(a, 9, kPlaceholders[k]) == 0) which = k;
     }
-    if (!is_image && !is_audio) {
+    if (which < 0) {
       text.append(rendered, pos, a + 2 - pos);
       pos = a + 2;
       continue;
     }
     text.append(rendered, pos, a - pos);
     pos = a + 9;
-    const MediaKind kind = is_image ? MediaKind::kImage : MediaKind::kAudio;
+    const MediaKind kind = MediaKind(which);
     if (item >= media.size()) {
       throw Error("prompt: the conversation has more " + std::string(media_kind_name(kind)) +
                   " placeholders than attached media (" + std::to_string(media.size()) + ")");
@@ -155,19 +270,49 @@ AssembledPrompt assemble_prompt(const std::string& rendered, const Tokenizer& to
       throw Error("prompt: media item " + std::to_string(item + 1) +
                   " was embedded for another model width");
     }
-    text += is_image ? "\n\n<|image>" : "<|audio>";
-    flush_text();
-    const int32_t ph = token(is_image ? kImagePh : kAudioPh);
-    const int32_t block = is_image ? next_block++ : -1;
-    for (int i = 0; i < m.n_tokens; ++i) {
-      out.input.tokens.push_back(-1);
-      out.ids.push_back(ph);
-      // Negative keys never equal a token id; different content gives different keys.
-      out.cache_keys.push_back(-1 - int32_t((m.content_hash + uint64_t(i)) & 0x3fffffff));
-      out.input.block.push_back(block);
+    std::vector<MediaSegment> segments = m.segments;
+    if (segments.empty()) segments.push_back({m.kind, m.n_tokens, {}});
+    int total = 0;
+    for (const MediaSegment& seg : segments) total += seg.n_tokens;
+    if (total != m.n_tokens) {
+      throw Error("prompt: media item " + std::to_string(item + 1) + " has inconsistent segments");
+    }
+    int soft_index = 0;  // within the item, for the cache keys
+    bool first_frame = true;
+    for (size_t k = 0; k < segments.size(); ++k) {
+      const MediaSegment& seg = segments[k];
+      const bool frame = seg.kind == MediaKind::kVideo;
+      const bool last_frame =
+          frame && (k + 1 == segments.size() || segments[k + 1].kind != MediaKind::kVideo);
+      if (seg.kind == MediaKind::kImage) {
+        text += "\n\n<|image>";
+      } else if (seg.kind == MediaKind::kAudio) {
+        text += "<|audio>";
+      } else {
+        text += first_frame ? "\n\n" : " ";
+        text += seg.timestamp + " <|image>";
+        first_frame = false;
+      }
+      flush_text();
+      const int32_t ph = token(kPlaceholders[int(seg.kind)]);
+      const int32_t block = seg.kind == MediaKind::kAudio ? -1 : next_block++;
+      for (int i = 0; i < seg.n_tokens; ++i, ++soft_index) {
+        out.input.tokens.push_back(-1);
+        out.ids.push_back(ph);
+        // Negative keys never equal a token id; different content gives different keys.
+        out.cache_keys.push_back(-1 -
+                                 int32_t((m.content_hash + uint64_t(soft_index)) & 0x3fffffff));
+        out.input.block.push_back(block);
+      }
+      if (seg.kind == MediaKind::kImage) {
+        text = "<image|>\n\n";
+      } else if (seg.kind == MediaKind::kAudio) {
+        text = "<audio|>";
+      } else {
+        text = last_frame ? "<image|>\n\n" : "<image|>";
+      }
     }
     out.input.embeddings.insert(out.input.embeddings.end(), m.rows.begin(), m.rows.end());
-    text = is_image ? "<image|>\n\n" : "<audio|>";
     ++item;
   }
   text.append(rendered, pos, std::string::npos);

@@ -1,7 +1,11 @@
-// Multimodal prompt assembly (spec §2.4, §3.3): decodes and embeds images/audio with the projector,
-// and expands the chat template's `<|image|>` / `<|audio|>` placeholders into
-// `\n\n<|image>` + N soft tokens + `<image|>\n\n` (images) and `<|audio>` + N soft tokens +
-// `<audio|>` (audio), producing the decoder input with embedding rows and image block ids.
+// Multimodal prompt assembly (spec §2.4, §2.5, §3.3): decodes and embeds images, audio and video
+// with the projector, and expands the chat template's placeholders: `<|image|>` into
+// `\n\n<|image>` + N soft tokens + `<image|>\n\n`; `<|audio|>` into `<|audio>` + N soft tokens +
+// `<audio|>` per clip (audio longer than the per-clip limit is several consecutive clips);
+// `<|video|>` into `\n\n` + frames joined by one space + `\n\n`, each frame being
+// `mm:ss <|image>` + N `<|video|>` soft tokens + `<image|>`, followed by the video's audio track as
+// audio clips. Produces the decoder input with embedding rows and bidirectional block ids (one
+// block per image and per video frame; audio stays causal).
 #pragma once
 
 #include <cstdint>
@@ -15,28 +19,48 @@
 
 namespace ug {
 
-enum class MediaKind { kImage, kAudio };
-const char* media_kind_name(MediaKind kind);  // "image" / "audio"
+enum class MediaKind { kImage, kAudio, kVideo };
+const char* media_kind_name(MediaKind kind);  // "image" / "audio" / "video"
+// Inverse of media_kind_name; false for other names.
+bool parse_media_kind(const std::string& name, MediaKind* kind);
 
 struct MediaOptions {
-  int image_budget = 280;         // soft tokens per image: 70, 140, 280, 560 or 1120
-  double audio_max_seconds = 30;  // longer clips are refused (the model's training length)
+  int image_budget = 280;          // soft tokens per image: 70, 140, 280, 560 or 1120
+  double audio_clip_seconds = 30;  // longer audio is split into clips of this length (the
+                                   // model's training length)
+  double audio_max_seconds = 300;  // total audio per file (or video track); longer is refused
+  int video_frames = 32;           // frames sampled per video (at most 32)
+  int video_frame_budget = 70;     // soft tokens per video frame
+  bool video_audio = true;         // a video's audio track becomes audio clips after its frames
 };
 
-// One embedded image or audio clip, ready to be placed in a prompt.
+// A run of soft tokens inside one media item: an image, one audio clip, or one video frame.
+struct MediaSegment {
+  MediaKind kind = MediaKind::kImage;
+  int n_tokens = 0;
+  std::string timestamp;  // video frames: "mm:ss"
+};
+
+// One embedded image, audio file or video, ready to be placed in a prompt.
 struct MediaEmbedding {
   MediaKind kind = MediaKind::kImage;
-  std::string source;  // file name, for messages
-  int n_tokens = 0;
-  int grid_rows = 0, grid_cols = 0;  // images
-  std::vector<float> rows;           // [n_tokens][n_embd]
+  std::string source;                // file name, for messages
+  int n_tokens = 0;                  // all segments together
+  int grid_rows = 0, grid_cols = 0;  // images (and each video frame)
+  std::vector<float> rows;           // [n_tokens][n_embd], segments in order
   uint64_t content_hash = 0;         // identifies the content for prompt-cache reuse
+  // Empty means one segment of `kind` with all n_tokens. Videos: frames, then audio clips.
+  std::vector<MediaSegment> segments;
+  // Things the user should know (audio split into clips, audio track ignored...), one line each.
+  std::vector<std::string> notices;
 };
 
 // Decode + preprocess + embed. Throw ug::Error (bad file, missing projector part, too long...).
 MediaEmbedding embed_image_file(const gemma4::Projector& projector, const std::string& path,
                                 const MediaOptions& options, ThreadPool& pool);
 MediaEmbedding embed_audio_file(const gemma4::Projector& projector, const std::string& path,
+                                const MediaOptions& options, ThreadPool& pool);
+MediaEmbedding embed_video_file(const gemma4::Projector& projector, const std::string& path,
                                 const MediaOptions& options, ThreadPool& pool);
 MediaEmbedding embed_media_file(const gemma4::Projector& projector, MediaKind kind,
                                 const std::string& path, const MediaOptions& options,
@@ -47,6 +71,12 @@ MediaEmbedding embed_patches(const gemma4::Projector& projector, const std::vect
                              ThreadPool& pool);
 MediaEmbedding embed_samples(const gemma4::Projector& projector, const std::vector<float>& samples,
                              ThreadPool& pool);
+// Embeds 16 kHz mono audio of any length as consecutive clips of at most
+// options.audio_clip_seconds, refusing more than options.audio_max_seconds in all (`what` names
+// the audio in messages). Adds a notice when it splits.
+MediaEmbedding embed_long_audio(const gemma4::Projector& projector,
+                                const std::vector<float>& samples, const std::string& what,
+                                const MediaOptions& options, ThreadPool& pool);
 
 struct AssembledPrompt {
   gemma4::Input input;  // tokens (-1 at soft positions), embedding rows, image block ids

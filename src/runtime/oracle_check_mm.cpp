@@ -13,6 +13,7 @@
 #include "format/gguf.h"
 #include "media/audio.h"
 #include "media/image.h"
+#include "media/video.h"
 #include "model/gemma4/decoder.h"
 #include "model/gemma4/projector.h"
 #include "runtime/multimodal.h"
@@ -413,6 +414,84 @@ class Runner {
     }
   }
 
+  // ---- mm/video/video_layout.json: frame sampling, timestamps, tokens and prompt ids ----
+  void video(const fs::path& file) {
+    const json j = read_json(file);
+    const fs::path clip = file.parent_path() / j.at("clip").get<std::string>();
+    const auto vocab = gguf::File::open((root_ / "tokenizer/ggml-vocab-gemma4.gguf").string());
+    const Tokenizer tok = Tokenizer::from_gguf(*vocab);
+    for (const auto& [key, c] : j.at("cases").items()) {
+      const std::string name = "video/" + key;
+      int frames = 0;
+      if (key.rfind("num_frames=", 0) == 0) frames = std::stoi(key.substr(11));
+      if (frames <= 0) {
+        skip(name, "sampling by fps is not offered (frames are sampled by count)");
+        continue;
+      }
+      media::Video v;
+      try {
+        media::VideoOptions vo;
+        vo.max_frames = frames;
+        v = media::load_video(clip.string(), vo);
+      } catch (const Error& e) {
+        report(false, name, e.what());
+        continue;
+      }
+      if (!c.contains("frame_indices")) {  // the reference raises for more frames than the clip has
+        const bool ok = v.frames.size() == size_t(v.total_frames);
+        report(ok, name,
+               "the reference raises; sampled all " + std::to_string(v.frames.size()) + " of " +
+                   std::to_string(v.total_frames) + " frames instead (spec §12.7)");
+        continue;
+      }
+      bool ok = true;
+      std::string detail;
+      const auto want_idx = c.at("frame_indices").get<std::vector<int64_t>>();
+      const auto want_ts = c.at("timestamp_strings").get<std::vector<std::string>>();
+      MediaEmbedding m;
+      m.kind = MediaKind::kVideo;
+      ok = ok && v.frames.size() == want_idx.size();
+      for (size_t i = 0; ok && i < v.frames.size(); ++i) {
+        const media::ResizeTarget t =
+            media::target_size(v.frames[i].image.height, v.frames[i].image.width, 70);
+        ok = v.frames[i].index == want_idx[i] &&
+             media::format_timestamp(v.frames[i].seconds) == want_ts[i] &&
+             t.tokens() == c.at("soft_tokens_per_frame").get<int>() &&
+             t.height == c.at("frame_target_hw")[0].get<int>() &&
+             t.width == c.at("frame_target_hw")[1].get<int>();
+        m.segments.push_back(
+            {MediaKind::kVideo, t.tokens(), media::format_timestamp(v.frames[i].seconds)});
+        m.n_tokens += t.tokens();
+      }
+      if (!ok) {
+        report(false, name, "frame indices, timestamps or frame sizes differ");
+        continue;
+      }
+      m.rows.assign(size_t(m.n_tokens), 0.0f);
+      const AssembledPrompt p = assemble_prompt(
+          "<bos><|turn>user\n<|video|>Describe the video.<turn|>\n<|turn>model\n", tok, {&m}, 1);
+      const bool ids_ok = p.ids == c.at("real_vocab_ids").get<std::vector<int32_t>>();
+      bool blocks_ok = true;
+      int block = 0;
+      for (const auto& range : c.at("vision_blocks_inclusive")) {
+        for (int i = range[0].get<int>(); i <= range[1].get<int>(); ++i) {
+          blocks_ok =
+              blocks_ok && size_t(i) < p.input.block.size() && p.input.block[size_t(i)] == block;
+        }
+        ++block;
+      }
+      blocks_ok =
+          blocks_ok && std::count_if(p.input.block.begin(), p.input.block.end(), [](int32_t b) {
+                         return b >= 0;
+                       }) == int64_t(v.frames.size()) * c.at("soft_tokens_per_frame").get<int>();
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%zu frames at %s..., %zu prompt ids %s, blocks %s",
+                    v.frames.size(), want_ts.front().c_str(), p.ids.size(),
+                    ids_ok ? "equal" : "DIFFER", blocks_ok ? "equal" : "DIFFER");
+      report(ids_ok && blocks_ok, name, buf);
+    }
+  }
+
  private:
   fs::path root_;
   OracleOptions options_;
@@ -429,7 +508,7 @@ class Runner {
 bool is_multimodal_case_file(const fs::path& p) {
   const std::string name = p.filename().string();
   return name == "vision_preprocess.json" || name == "vision_embedder.json" ||
-         name == "audio.json" || name == "mm_summary.json";
+         name == "audio.json" || name == "mm_summary.json" || name == "video_layout.json";
 }
 
 void run_multimodal_case_file(const fs::path& file, const OracleOptions& options, std::ostream& out,
@@ -444,6 +523,8 @@ void run_multimodal_case_file(const fs::path& file, const OracleOptions& options
     r.audio(file);
   } else if (name == "mm_summary.json") {
     r.mixed(file);
+  } else if (name == "video_layout.json") {
+    r.video(file);
   }
 }
 

@@ -191,8 +191,94 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     throw Error("synth: tensor type " + tensor_type_name(t) + " is not supported");
   }
   const TensorType embd_type = t == TensorType::Q4_0 ? TensorType::Q6_K : t;
+  const bool text = o.content != SynthOptions::Content::kProjector;
+  const bool projector = o.content != SynthOptions::Content::kText;
 
   gguf::Writer w;
+  // Every tensor draws from its own stream so the file does not depend on write order.
+  uint64_t stream = 0;
+  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
+                    float sigma) {
+    const uint64_t seed = o.seed * 1000003ull + (++stream);
+    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
+      Rng rng(seed);
+      fill_random(type, cols, out, n, sigma, rng);
+    });
+  };
+  auto vector = [&](const std::string& name, std::vector<float> values) {
+    auto data = std::make_shared<std::vector<float>>(std::move(values));
+    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
+                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
+  };
+  Rng small(o.seed);
+  auto norm_weights = [&](int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
+    return v;
+  };
+  auto biases = [&](int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = scale * small.normal();
+    return v;
+  };
+  if (projector) {
+    // Spec §7.3: metadata and tensors of the gemma4uv/gemma4ua mmproj; mm_embed_dim = n_embd as in
+    // the 12B (3840).
+    const int n_mm = s.n_embd, n_pos = 1120, patch = 48 * 48 * 3;
+    const TensorType mt = t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16
+                              ? t
+                              : TensorType::BF16;
+    if (!text) {
+      w.set_string("general.architecture", "clip");
+      w.set_string("general.name", std::string(s.name) + " projector");
+      w.set_u32("general.file_type", uint32_t(mt));
+    }
+    w.set_bool("clip.has_vision_encoder", true);
+    w.set_bool("clip.has_audio_encoder", true);
+    w.set_string("clip.vision.projector_type", "gemma4uv");
+    w.set_string("clip.audio.projector_type", "gemma4ua");
+    w.set_u32("clip.vision.patch_size", 16);
+    w.set_u32("clip.vision.image_size", 224);
+    w.set_u32("clip.vision.embedding_length", uint32_t(n_mm));
+    w.set_u32("clip.vision.projection_dim", uint32_t(s.n_embd));
+    w.set_u32("clip.vision.block_count", 0);
+    w.set_u32("clip.vision.feed_forward_length", 0);
+    w.set_u32("clip.vision.attention.head_count", 0);
+    w.set_f32("clip.vision.attention.layer_norm_epsilon", 1e-6f);
+    w.set_f32_array("clip.vision.image_mean", {0.0f, 0.0f, 0.0f});
+    w.set_f32_array("clip.vision.image_std", {1.0f, 1.0f, 1.0f});
+    w.set_u32("clip.audio.embedding_length", 640);
+    w.set_u32("clip.audio.projection_dim", uint32_t(s.n_embd));
+    w.set_u32("clip.audio.num_mel_bins", 128);
+    w.set_u32("clip.audio.block_count", 0);
+    w.set_u32("clip.audio.feed_forward_length", 0);
+    w.set_u32("clip.audio.attention.head_count", 0);
+    w.set_f32("clip.audio.attention.layer_norm_epsilon", 1e-6f);
+    vector("v.patch_norm.1.weight", norm_weights(patch, 1.0f));
+    vector("v.patch_norm.1.bias", biases(patch, 0.02f));
+    matrix("v.patch_embd.weight", mt, patch, n_mm, 1.0f / std::sqrt(float(patch)));
+    vector("v.patch_embd.bias", biases(n_mm, 0.02f));
+    vector("v.patch_norm.2.weight", norm_weights(n_mm, 1.0f));
+    vector("v.patch_norm.2.bias", biases(n_mm, 0.02f));
+    {
+      const uint64_t seed = o.seed * 1000003ull + (++stream);
+      w.add_tensor("v.position_embd.weight", TensorType::F32, {n_mm, n_pos, 2},
+                   [seed](uint8_t* out, uint64_t n) {
+                     Rng rng(seed);
+                     auto* f = reinterpret_cast<float*>(out);
+                     for (uint64_t i = 0; i < n / 4; ++i) f[i] = 0.5f * rng.normal();
+                   });
+    }
+    vector("v.patch_norm.3.weight", norm_weights(n_mm, 1.0f));
+    vector("v.patch_norm.3.bias", biases(n_mm, 0.02f));
+    matrix("mm.input_projection.weight", mt, n_mm, s.n_embd, 1.0f / std::sqrt(float(n_mm)));
+    matrix("mm.a.input_projection.weight", mt, 640, s.n_embd, 1.0f / std::sqrt(640.0f));
+    if (!text) {
+      w.write(path);
+      return;
+    }
+  }
+
   w.set_string("general.architecture", "gemma4");
   w.set_string("general.name", s.name);
   w.set_u32("general.file_type", uint32_t(t));
@@ -242,28 +328,6 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
   w.set_bool("tokenizer.ggml.add_space_prefix", false);
   w.set_i32_array("tokenizer.ggml.suppress_tokens",
                   {real ? 258883 : s.n_vocab - 4, real ? 258882 : s.n_vocab - 6});
-
-  // Every tensor draws from its own stream so the file does not depend on write order.
-  uint64_t stream = 0;
-  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
-                    float sigma) {
-    const uint64_t seed = o.seed * 1000003ull + (++stream);
-    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
-      Rng rng(seed);
-      fill_random(type, cols, out, n, sigma, rng);
-    });
-  };
-  auto vector = [&](const std::string& name, std::vector<float> values) {
-    auto data = std::make_shared<std::vector<float>>(std::move(values));
-    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
-                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
-  };
-  Rng small(o.seed);
-  auto norm_weights = [&](int n, float scale) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
-    return v;
-  };
 
   matrix("token_embd.weight", embd_type, s.n_embd, s.n_vocab, 1.0f / std::sqrt(float(s.n_embd)));
   vector("output_norm.weight", norm_weights(s.n_embd, 1.0f));

@@ -14,11 +14,16 @@ struct SynthOptions {
   std::string shape = "tiny";  // "12b" (Gemma 4 12B Unified) or "tiny" (6 layers, hidden 256)
   TensorType type = TensorType::Q8_0;
   uint64_t seed = 1234;
+  // kText: the text model; kProjector: an mmproj GGUF (`clip`, gemma4uv + gemma4ua, spec §7.3) for
+  // that shape; kBundle: one GGUF with the text model and the projector tensors.
+  enum class Content { kText, kProjector, kBundle } content = Content::kText;
 };
 
 // Writes a GGUF with the chosen shape: matrices in `type` (for Q4_0 the tied embedding is Q6_K, as
 // llama-quantize stores it), norms/scales/rope_freqs in F32, a synthetic gemma4 vocabulary whose
-// special tokens have their real text. Weights are random with realistic scales.
+// special tokens have their real text. Weights are random with realistic scales. Projector
+// matrices use `type` when it is F32/F16/BF16 and BF16 otherwise (as released mmproj files);
+// their norms and the position table are F32.
 void write_synthetic_model(const SynthOptions& options, const std::string& path);
 
 // Writes the same shape as a Hugging Face folder (`unigemma synth --format safetensors`):
