@@ -167,9 +167,10 @@ class Bench {
     std::vector<Mode> modes;
     const std::vector<double> rates =
         o_.accept_rates.empty() ? std::vector<double>{-1.0} : o_.accept_rates;
+    const std::vector<int>& depths = o_.fixed_depths;
     for (double rate : rates) {
-      for (int k = 1; k <= o_.draft_max; ++k) modes.push_back({rate, k});
-      modes.push_back({rate, -1});
+      for (int k : depths) modes.push_back({rate, k});
+      if (o_.run_adaptive) modes.push_back({rate, -1});
     }
     std::vector<double> plain_ts;
     std::vector<std::vector<double>> mode_ts(modes.size());
@@ -343,6 +344,10 @@ int bench_mtp(const MtpBenchOptions& options) {
   }
   if (options.draft_max < 1 || options.draft_max > 16) {
     throw Error("bench: --draft-max must be in [1, 16]");
+  }
+  for (int k : options.fixed_depths) {
+    if (k < 1 || k > options.draft_max)
+      throw Error("bench: --draft-k: depths must be in [1, draft-max]");
   }
   for (double r : options.accept_rates) {
     if (!(r >= 0 && r <= 1)) throw Error("bench: --draft-accept rates must be in [0, 1]");

@@ -15,7 +15,10 @@ struct MtpBenchOptions {
   int n_gen = 128;    // tokens generated per run
   int n_threads = 1;
   int reps = 1;
-  int draft_max = 4;  // fixed depths 1..draft_max, then adaptive with this maximum
+  int draft_max = 4;  // deepest fixed depth, and adaptive's maximum
+  // Which speculative modes run: these fixed depths (each in 1..draft_max), and/or adaptive.
+  std::vector<int> fixed_depths;
+  bool run_adaptive = true;
   int cost_reps = 5;  // timings per cost measurement (the median is reported)
   std::string format = "md";
   TensorType cache_type = TensorType::F16;

@@ -70,6 +70,8 @@ int cmd_bench(int argc, char** argv) {
         "                          fixed k = 1..draft-max and adaptive; -p is then the prompt\n"
         "                          length (default 32), -n the tokens generated per run\n"
         "  --draft-max N           deepest fixed k and adaptive's maximum (default 4)\n"
+        "  --draft-k LIST          modes to run, e.g. adaptive or 1,2,adaptive (default: "
+        "1..max,adaptive)\n"
         "  --draft-accept R,R,...  controlled acceptance: drafts taken from the recorded plain\n"
         "                          continuation, each right with probability R (the drafter\n"
         "                          still runs for its cost), e.g. 0,0.5,0.8,1\n"
@@ -120,6 +122,28 @@ int cmd_bench(int argc, char** argv) {
         throw Error("bench: --draft-accept: '" + item + "' is not a number");
       mo.accept_rates.push_back(r);
       pos = comma + 1;
+    }
+    const std::string modes = args.get({"--draft-k"});
+    if (modes.empty()) {
+      for (int k = 1; k <= mo.draft_max; ++k) mo.fixed_depths.push_back(k);
+    } else {
+      mo.run_adaptive = false;
+      size_t at = 0;
+      while (at <= modes.size()) {
+        const size_t comma = std::min(modes.find(',', at), modes.size());
+        const std::string item = modes.substr(at, comma - at);
+        if (item == "adaptive") {
+          mo.run_adaptive = true;
+        } else {
+          char* end = nullptr;
+          const long k = std::strtol(item.c_str(), &end, 10);
+          if (item.empty() || *end) {
+            throw Error("bench: --draft-k: '" + item + "' is neither a depth nor adaptive");
+          }
+          mo.fixed_depths.push_back(int(k));
+        }
+        at = comma + 1;
+      }
     }
     const int rc = bench_mtp(mo);
     struct rusage ru {};
