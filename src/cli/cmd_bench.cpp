@@ -81,7 +81,7 @@ int cmd_bench(int argc, char** argv) {
   }
   args.reject_unknown({"-m", "--model", "-p", "-n", "-t", "--threads", "-r", "--repetitions", "-o",
                        "--output", "--cache-type", "--ubatch", "--draft", "--draft-max",
-                       "--draft-accept", "--seed", "--cost-reps"});
+                       "--draft-accept", "--seed", "--cost-reps", "--draft-k"});
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("bench: missing -m MODEL");
   const int n_prompt = args.get_int({"-p"}, 512);
