@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/bench_mtp.h"
 #include "cli/commands.h"
 #include "kernels/kernels.h"
 #include "model/gemma4/decoder.h"
@@ -62,11 +64,24 @@ int cmd_bench(int argc, char** argv) {
         "usage: unigemma bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [-o md|json]\n"
         "                      [--cache-type f16] [--ubatch 512]\n"
         "  pp<N>: N prompt tokens in one batch; tg<N>: N tokens decoded one at a time.\n"
-        "  JSON records use llama-bench's field names (n_prompt, n_gen, avg_ts, stddev_ts, ...).");
+        "  JSON records use llama-bench's field names (n_prompt, n_gen, avg_ts, stddev_ts, ...).\n"
+        "MTP speculative decoding (docs/mtp.md):\n"
+        "  --draft FILE            compare plain greedy decoding with draft-verify decoding:\n"
+        "                          fixed k = 1..draft-max and adaptive; -p is then the prompt\n"
+        "                          length (default 32), -n the tokens generated per run\n"
+        "  --draft-max N           deepest fixed k and adaptive's maximum (default 4)\n"
+        "  --draft-k LIST          modes to run, e.g. adaptive or 1,2,adaptive (default: "
+        "1..max,adaptive)\n"
+        "  --draft-accept R,R,...  controlled acceptance: drafts taken from the recorded plain\n"
+        "                          continuation, each right with probability R (the drafter\n"
+        "                          still runs for its cost), e.g. 0,0.5,0.8,1\n"
+        "  --seed N                seed of the controlled acceptance (default 1)\n"
+        "  --cost-reps N           timings per cost measurement, median reported (default 5)");
     return 0;
   }
   args.reject_unknown({"-m", "--model", "-p", "-n", "-t", "--threads", "-r", "--repetitions", "-o",
-                       "--output", "--cache-type", "--ubatch"});
+                       "--output", "--cache-type", "--ubatch", "--draft", "--draft-max",
+                       "--draft-accept", "--seed", "--cost-reps", "--draft-k"});
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("bench: missing -m MODEL");
   const int n_prompt = args.get_int({"-p"}, 512);
@@ -82,6 +97,60 @@ int cmd_bench(int argc, char** argv) {
     throw Error("bench: -p/-n must be >= 0, -r and -t > 0");
   }
   if (format != "md" && format != "json") throw Error("bench: -o must be md or json");
+  if (args.has("--draft")) {
+    MtpBenchOptions mo;
+    mo.model_path = path;
+    mo.draft_path = args.get({"--draft"});
+    mo.n_prompt = args.get_int({"-p"}, 32);
+    mo.n_gen = n_gen;
+    mo.n_threads = n_threads;
+    mo.reps = reps;
+    mo.draft_max = args.get_int({"--draft-max"}, 4);
+    mo.cost_reps = args.get_int({"--cost-reps"}, 5);
+    mo.format = format;
+    mo.cache_type = cache_type;
+    mo.n_ubatch = n_ubatch;
+    mo.seed = uint64_t(args.get_int({"--seed"}, 1));
+    const std::string rates = args.get({"--draft-accept"});
+    size_t pos = 0;
+    while (!rates.empty() && pos <= rates.size()) {
+      const size_t comma = std::min(rates.find(',', pos), rates.size());
+      const std::string item = rates.substr(pos, comma - pos);
+      char* end = nullptr;
+      const double r = std::strtod(item.c_str(), &end);
+      if (item.empty() || *end)
+        throw Error("bench: --draft-accept: '" + item + "' is not a number");
+      mo.accept_rates.push_back(r);
+      pos = comma + 1;
+    }
+    const std::string modes = args.get({"--draft-k"});
+    if (modes.empty()) {
+      for (int k = 1; k <= mo.draft_max; ++k) mo.fixed_depths.push_back(k);
+    } else {
+      mo.run_adaptive = false;
+      size_t at = 0;
+      while (at <= modes.size()) {
+        const size_t comma = std::min(modes.find(',', at), modes.size());
+        const std::string item = modes.substr(at, comma - at);
+        if (item == "adaptive") {
+          mo.run_adaptive = true;
+        } else {
+          char* end = nullptr;
+          const long k = std::strtol(item.c_str(), &end, 10);
+          if (item.empty() || *end) {
+            throw Error("bench: --draft-k: '" + item + "' is neither a depth nor adaptive");
+          }
+          mo.fixed_depths.push_back(int(k));
+        }
+        at = comma + 1;
+      }
+    }
+    const int rc = bench_mtp(mo);
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    std::fprintf(stderr, "peak RSS: %.1f MiB\n", double(ru.ru_maxrss) / 1024.0);
+    return rc;
+  }
 
   auto model = gemma4::load_model(path);
   const gemma4::Config& c = model->config;
@@ -119,7 +188,8 @@ int cmd_bench(int argc, char** argv) {
     for (int i = 0; i < reps; ++i) {
       decoder.cache().clear();
       const auto t0 = clock::now();
-      for (int j = 0; j < n_gen; ++j) decoder.eval_tokens({tokens[size_t(j)]}, gemma4::Outputs::kLast, &out);
+      for (int j = 0; j < n_gen; ++j)
+        decoder.eval_tokens({tokens[size_t(j)]}, gemma4::Outputs::kLast, &out);
       const double s = std::chrono::duration<double>(clock::now() - t0).count();
       r.ns.push_back(s * 1e9);
       r.ts.push_back(n_gen / s);
@@ -158,7 +228,8 @@ int cmd_bench(int argc, char** argv) {
     std::printf("| model | size | params | backend | threads | test | t/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
     for (const Result& r : results) {
-      const std::string test = r.n_prompt ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
+      const std::string test =
+          r.n_prompt ? "pp" + std::to_string(r.n_prompt) : "tg" + std::to_string(r.n_gen);
       std::printf("| %s | %.2f GiB | %.2f B | CPU %s | %d | %s | %.2f ± %.2f |\n", filename.c_str(),
                   size_gib, double(n_params) / 1e9, kernels::active_target(), n_threads,
                   test.c_str(), r.avg_ts(), r.stddev_ts());

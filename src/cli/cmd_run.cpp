@@ -14,6 +14,7 @@
 #include "model/gemma4/decoder.h"
 #include "runtime/chat_session.h"
 #include "runtime/generate.h"
+#include "runtime/speculative.h"
 #include "util/error.h"
 
 namespace ug::cli {
@@ -42,9 +43,11 @@ int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& 
             const ChatOptions& o) {
   if (int64_t(prompt.size()) + 1 > o.n_ctx) {
     throw Error("the prompt has " + std::to_string(prompt.size()) +
-                " tokens, more than the context length " + std::to_string(o.n_ctx) + " allows (raise --ctx)");
+                " tokens, more than the context length " + std::to_string(o.n_ctx) +
+                " allows (raise --ctx)");
   }
   ThreadPool pool(threads_from_args(args));
+  const LoadedDrafter drafter = drafter_from_args(args, m, pool);
   gemma4::Decoder decoder(*m.model,
                           gemma4::DecoderOptions{o.n_ctx, o.n_ubatch, o.cache_type, o.commit_kv,
                                                  o.global_cache_type},
@@ -54,7 +57,15 @@ int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& 
   decoder.set_progress([&bar](int done, int total) { bar.update(done, total); });
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  decoder.eval_tokens(prompt, gemma4::Outputs::kLast, &out);
+  // With a drafter the last prompt token is held back: the first round feeds it, and the round
+  // structure needs the hidden state of the position before it.
+  const bool speculative = drafter.drafter && prompt.size() >= 2;
+  if (speculative) {
+    decoder.eval_tokens(std::vector<int32_t>(prompt.begin(), prompt.end() - 1),
+                        gemma4::Outputs::kLast, &out);
+  } else {
+    decoder.eval_tokens(prompt, gemma4::Outputs::kLast, &out);
+  }
   bar.done();
   const auto t1 = clock::now();
   StreamDecoder stream(*m.tokenizer, /*render_special=*/true);
@@ -70,7 +81,32 @@ int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& 
     return true;
   };
   std::vector<int32_t> generated;
-  if (g.max_tokens > 0) generated = greedy_continue(decoder, out.logits.data(), g);
+  if (speculative && g.max_tokens > 0) {
+    SamplerParams greedy;
+    greedy.temperature = 0;
+    Sampler sampler(greedy, std::vector<int32_t>(g.suppress.begin(), g.suppress.end()));
+    SpeculativeGenerator gen(decoder, drafter.drafter.get(), sampler, o.speculative);
+    gen.begin(prompt, out.hidden);
+    bool stop = false;
+    while (!stop && int(generated.size()) < g.max_tokens) {
+      const SpeculativeRound r = gen.round(-1, g.max_tokens - int(generated.size()));
+      for (int32_t tok : r.emitted) {
+        generated.push_back(tok);
+        g.on_token(tok);
+        if (std::find(g.stop.begin(), g.stop.end(), tok) != g.stop.end()) {
+          stop = true;
+          break;
+        }
+      }
+    }
+    const SpeculativeStats& st = gen.stats();
+    std::fprintf(stderr,
+                 "speculative: %lld rounds, %lld of %lld drafts accepted, %.2f tokens/round\n",
+                 (long long)st.rounds, (long long)st.accepted, (long long)st.drafted,
+                 st.rounds ? double(st.emitted) / double(st.rounds) : 0.0);
+  } else if (g.max_tokens > 0) {
+    generated = greedy_continue(decoder, out.logits.data(), g);
+  }
   const std::string rest = stream.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputs("\n", stdout);
@@ -94,7 +130,8 @@ int cmd_run(int argc, char** argv) {
         "  --raw                   no template: continue TEXT greedily (also --ids 2,818,...)\n"
         "  --special               (--raw) parse special-token text such as <|turn>\n"
         "  --no-bos                (--raw) do not prepend <bos>\n"
-        "  --json                  print {content, thinking, tool_calls, errors, finish_reason, usage}\n"
+        "  --json                  print {content, thinking, tool_calls, errors, finish_reason, "
+        "usage}\n"
         "%s%s",
         kGenerationHelp, kMediaHelp);
     return 0;
@@ -149,7 +186,10 @@ int cmd_run(int argc, char** argv) {
     if (json) return;
     if (e.type == OutputEventType::kContent) std::fputs(e.text.c_str(), stdout);
     if (e.type == OutputEventType::kToolCall) {
-      std::printf("[tool call] %s(%s)\n", e.tool_call.name.c_str(), e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf(
+          "[tool call] %s(%s)\n", e.tool_call.name.c_str(),
+          e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              .c_str());
     }
     if (e.type == OutputEventType::kError) {
       std::printf("[malformed tool call: %s] %s\n", e.error.c_str(), e.text.c_str());
@@ -163,19 +203,23 @@ int cmd_run(int argc, char** argv) {
     j["thinking"] = r.thinking;
     j["tool_calls"] = nlohmann::ordered_json::array();
     for (const auto& c : r.tool_calls) {
-      j["tool_calls"].push_back({{"name", c.name}, {"arguments", nlohmann::ordered_json(c.arguments)}});
+      j["tool_calls"].push_back(
+          {{"name", c.name}, {"arguments", nlohmann::ordered_json(c.arguments)}});
     }
     j["errors"] = nlohmann::ordered_json::array();
     for (const auto& e : r.errors) j["errors"].push_back({{"raw", e.raw}, {"message", e.message}});
     j["finish_reason"] = r.finish_reason;
-    j["usage"] = {{"prompt_tokens", r.stats.prompt_tokens}, {"completion_tokens", r.stats.generated_tokens}};
+    j["usage"] = {{"prompt_tokens", r.stats.prompt_tokens},
+                  {"completion_tokens", r.stats.generated_tokens}};
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs("\n", stdout);
   }
   std::fprintf(stderr, "prompt: %d tokens, %.2f tokens/s | generated: %d tokens, %.2f tokens/s\n",
-               r.stats.prompt_tokens, r.stats.prompt_evaluated / std::max(r.stats.prompt_seconds, 1e-9),
-               r.stats.generated_tokens, r.stats.generated_tokens / std::max(r.stats.generate_seconds, 1e-9));
+               r.stats.prompt_tokens,
+               r.stats.prompt_evaluated / std::max(r.stats.prompt_seconds, 1e-9),
+               r.stats.generated_tokens,
+               r.stats.generated_tokens / std::max(r.stats.generate_seconds, 1e-9));
   return 0;
 }
 

@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "format/gguf.h"
@@ -83,6 +87,8 @@ const char* kGenerationHelp =
     "  --chat-template FILE    use this Jinja template instead of the model's\n"
     "  --draft FILE            MTP drafter (gemma4-assistant GGUF or HF folder): speculative "
     "decoding\n"
+    "  --draft auto|none       auto: the drafter found next to the model (*assistant*, *draft*,\n"
+    "                          *mtp* in the name); none: no drafter and no hint\n"
     "  --draft-max N, --draft-min N   drafts per round (default 4 / 0; 0 lets it switch off)\n"
     "  --draft-adaptive on|off choose the depth each round from measured speed (default on)\n";
 
@@ -267,19 +273,110 @@ void print_media_notices(const MediaEmbedding& m) {
   for (const auto& n : m.notices) std::fprintf(stderr, "note: %s\n", n.c_str());
 }
 
-LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
-                                       ChatSession& session) {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+bool drafter_name(const std::string& filename) {
+  const std::string n = lower(filename);
+  return n.find("assistant") != std::string::npos || n.find("draft") != std::string::npos ||
+         n.find("mtp") != std::string::npos;
+}
+
+// Cheap checks from metadata only (no weights read): architecture, backbone width, vocabulary.
+bool drafter_fits(const std::filesystem::path& p, const gemma4::Model& model) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(p)) {
+    std::ifstream in(p / "config.json");
+    if (!in) return false;
+    const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("architectures") || !j["architectures"].is_array() ||
+        j["architectures"].empty() || !j["architectures"][0].is_string()) {
+      return false;
+    }
+    const std::string arch = j["architectures"][0].get<std::string>();
+    if (arch.find("AssistantForCausalLM") == std::string::npos) return false;
+    return j.value("backbone_hidden_size", 0) == model.config.n_embd;
+  }
+  if (lower(p.extension().string()) != ".gguf") return false;
+  const auto f = gguf::File::open(p.string());
+  if (f->opt_string("general.architecture").value_or("") != "gemma4-assistant") return false;
+  if (f->opt_int("gemma4-assistant.embedding_length_out").value_or(-1) != model.config.n_embd) {
+    return false;
+  }
+  const gguf::TensorInfo* embd = f->find_tensor("token_embd.weight");
+  return embd && embd->n_dims == 2 && embd->ne[1] == model.config.n_vocab;
+}
+
+}  // namespace
+
+std::string find_drafter_near(const std::string& model_path, const gemma4::Model& model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path model_file = fs::absolute(model_path, ec);
+  if (ec) return {};
+  while (!model_file.has_filename() && model_file.has_parent_path() &&
+         model_file != model_file.parent_path()) {
+    model_file = model_file.parent_path();  // "dir/" of an HF folder
+  }
+  const fs::path dir = model_file.parent_path();
+  std::vector<fs::path> found;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path p = it->path();
+    if (p.filename() == model_file.filename() || !drafter_name(p.filename().string())) continue;
+    try {
+      if (drafter_fits(p, model)) found.push_back(p);
+    } catch (const std::exception&) {
+      // Not a readable drafter: not worth mentioning.
+    }
+  }
+  if (found.empty()) return {};
+  std::sort(found.begin(), found.end());
+  return found.front().string();
+}
+
+LoadedDrafter drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool) {
   LoadedDrafter d;
   std::string path = args.get({"--draft"});
-  // A bundle GGUF (docs/bundle-gguf.md) carries its drafter: use it unless --draft names another.
+  if (path == "none") return d;
+  // A bundle GGUF (docs/bundle-gguf.md) carries its drafter, and `pull` fetches the repo's: use
+  // them unless --draft names another.
   if (path.empty() && m.model->gguf && m.model->gguf->has("gemma4-assistant.block_count")) {
     path = m.model->path;
   }
   if (path.empty()) path = hub::cached_companion(m.model->path, "assistant");
-  if (path.empty()) return d;
+  if (path.empty() || path == "auto") {
+    const std::string near = find_drafter_near(m.model->path, *m.model);
+    if (path.empty()) {
+      if (!near.empty()) {
+        std::fprintf(stderr,
+                     "hint: MTP drafter %s found next to the model; --draft auto (or --draft "
+                     "FILE) enables speculative decoding, --draft none hides this\n",
+                     near.c_str());
+      }
+      return d;
+    }
+    if (near.empty()) {
+      throw Error("option --draft auto: no drafter next to " + m.model->path +
+                  " (a gemma4-assistant GGUF or HF folder with assistant, draft or mtp in its "
+                  "name, same width and vocabulary)");
+    }
+    path = near;
+    std::fprintf(stderr, "drafter: %s\n", path.c_str());
+  }
   d.model = gemma4::load_drafter(path);
   d.drafter = std::make_unique<gemma4::Drafter>(*d.model, *m.model, pool);
-  session.set_drafter(d.drafter.get());
+  return d;
+}
+
+LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
+                                       ChatSession& session) {
+  LoadedDrafter d = drafter_from_args(args, m, pool);
+  if (d.drafter) session.set_drafter(d.drafter.get());
   return d;
 }
 

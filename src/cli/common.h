@@ -53,12 +53,21 @@ void attach_media_from_args(const Args& args, const gemma4::Projector* projector
 // "note: ..." lines on stderr (audio split into clips, audio track ignored...).
 void print_media_notices(const MediaEmbedding& m);
 
-// MTP drafter of run/chat (--draft FILE; --draft-max/--draft-min/--draft-adaptive are parsed by
-// chat_options_from_args). Members are null without --draft.
+// MTP drafter of run/chat (--draft FILE|auto|none; --draft-max/--draft-min/--draft-adaptive are
+// parsed by chat_options_from_args). Members are null without a drafter.
 struct LoadedDrafter {
   std::unique_ptr<gemma4::DrafterModel> model;
   std::unique_ptr<gemma4::Drafter> drafter;
 };
+// A drafter for `model` in the model's folder: a gemma4-assistant GGUF (or HF assistant folder)
+// whose name says so (assistant, draft, mtp) and whose backbone width and vocabulary match.
+// Empty when there is none; unreadable candidates are skipped.
+std::string find_drafter_near(const std::string& model_path, const gemma4::Model& model);
+// --draft FILE loads FILE; --draft auto loads find_drafter_near() (an error when there is none);
+// without --draft, prints a one-line hint to stderr when find_drafter_near() finds one;
+// --draft none: no drafter, no hint.
+LoadedDrafter drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool);
+// drafter_from_args(), then hands the drafter to the session.
 LoadedDrafter attach_drafter_from_args(const Args& args, const LoadedModel& m, ThreadPool& pool,
                                        ChatSession& session);
 

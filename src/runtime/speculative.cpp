@@ -148,6 +148,7 @@ SpeculativeGenerator::SpeculativeGenerator(gemma4::Decoder& target, gemma4::Draf
   next_hidden_.resize(size_t(HT));
   stats_.drafted_at.assign(size_t(kMaxDepth), 0);
   stats_.accepted_at.assign(size_t(kMaxDepth), 0);
+  stats_.tried_at.assign(size_t(kMaxDepth), 0);
   stats_.rounds_at_depth.assign(size_t(kMaxDepth + 1), 0);
 }
 
@@ -177,6 +178,9 @@ SpeculativeRound SpeculativeGenerator::round(int depth, int max_emit) {
   const int V = tc.n_vocab;
   const size_t HT = size_t(tc.n_embd);
   const bool greedy = sampler_.params().temperature <= 0;
+  if (draft_override_ && !greedy) {
+    throw Error("speculative: draft override needs greedy sampling (temperature 0)");
+  }
   SpeculativeRound r;
   r.n_past = target_.n_past();
   r.input = history_.back();
@@ -199,6 +203,7 @@ SpeculativeRound SpeculativeGenerator::round(int depth, int max_emit) {
         sampler_.probabilities(draft_logits_, hist, draft_probs_[size_t(i)]);
         d = sampler_.sample_from(draft_probs_[size_t(i)]);
       }
+      if (draft_override_) d = draft_override_(base, i, d);
       const double dt = seconds_since(t0);
       controller_.observe_draft_step(dt);
       stats_.draft_seconds += dt;
@@ -278,6 +283,7 @@ SpeculativeRound SpeculativeGenerator::round(int depth, int max_emit) {
   stats_.emitted += int64_t(r.emitted.size());
   for (int i = 0; i < k; ++i) {
     ++stats_.drafted_at[size_t(i)];
+    if (i <= a) ++stats_.tried_at[size_t(i)];
     if (i < a) ++stats_.accepted_at[size_t(i)];
   }
   ++stats_.rounds_at_depth[size_t(k)];

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -68,8 +69,9 @@ struct SpeculativeStats {
   int64_t drafted = 0;
   int64_t accepted = 0;
   int64_t emitted = 0;
-  std::vector<int64_t> drafted_at;       // rounds that drafted position i
-  std::vector<int64_t> accepted_at;      // rounds that accepted the draft at position i
+  std::vector<int64_t> drafted_at;   // rounds that drafted position i
+  std::vector<int64_t> accepted_at;  // rounds that accepted the draft at position i
+  std::vector<int64_t> tried_at;     // rounds that drafted position i and accepted all before it
   std::vector<int64_t> rounds_at_depth;  // rounds per chosen k
   double draft_seconds = 0;
   double verify_seconds = 0;
@@ -94,6 +96,13 @@ class SpeculativeGenerator {
   // allow, and to max_emit - 1). Emits between 1 and max_emit tokens.
   SpeculativeRound round(int depth = -1, int max_emit = 1 << 30);
 
+  // Benchmark hook for controlled acceptance (greedy only; round() throws when sampling): replaces
+  // draft i of a round after the drafter proposed it, so the drafter's cost stays real.
+  // `n_history` is history().size() at the start of the round; the token at history index
+  // n_history + i is what draft i proposes. The replacement also feeds the next draft step.
+  using DraftOverride = std::function<int32_t(size_t n_history, int i, int32_t proposed)>;
+  void set_draft_override(DraftOverride f) { draft_override_ = std::move(f); }
+
   const std::vector<int32_t>& history() const { return history_; }
   int32_t pending() const { return history_.back(); }
   const SpeculativeStats& stats() const { return stats_; }
@@ -110,6 +119,7 @@ class SpeculativeGenerator {
   SpeculativeStats stats_;
   std::vector<int32_t> history_;
   std::vector<float> hidden_;
+  DraftOverride draft_override_;
   // Scratch.
   std::vector<float> draft_logits_, draft_hidden_, next_hidden_;
   std::vector<std::vector<float>> draft_probs_;

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "test_support.h"
 
 namespace {
@@ -115,7 +117,8 @@ TEST(Cli, CheckOracleModelOverrideUsesTheGivenModel) {
       if (line.find("\"variant\": \"f32\"") != std::string::npos) f32 += line + "\n";
     }
     ASSERT_FALSE(f32.empty());
-    // Case files resolve data paths against the oracle root; keep it in a text/ folder beside models/.
+    // Case files resolve data paths against the oracle root; keep it in a text/ folder beside
+    // models/.
     const auto dir = std::filesystem::path(tmp("oracle-view"));
     std::filesystem::create_directories(dir);
     for (const char* sub : {"models", "text"}) {
@@ -151,7 +154,9 @@ TEST(Cli, ChatBadInputs) {
   EXPECT_NE(r.err.find("generated: 4 tokens"), std::string::npos) << r.err;
   // A template that raises: the message is passed through.
   const std::string raising = tmp("raise.jinja");
-  write_bytes(raising, "{{ bos_token }}{% if messages|length > 0 %}{{ raise_exception('no chats today') }}{% endif %}");
+  write_bytes(raising,
+              "{{ bos_token }}{% if messages|length > 0 %}{{ raise_exception('no chats today') "
+              "}}{% endif %}");
   expect_bad_input(run(base + "-p hi --chat-template " + raising), "no chats today");
   // A template with a syntax error: the message names the template line.
   const std::string broken = tmp("broken.jinja");
@@ -175,7 +180,8 @@ TEST(Cli, TemplateTokenizeDetokenize) {
   UG_REQUIRE_ORACLE(oracle);
   const std::string model = oracle + "/models/tiny-rv/gemma4-tiny-rv-f16.gguf";
   const std::string conv = tmp("conv.json");
-  write_bytes(conv, R"({"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": true})");
+  write_bytes(
+      conv, R"({"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": true})");
   RunResult t = run("template -m " + model + " --conversation " + conv);
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_EQ(t.out, "<bos><|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
@@ -185,6 +191,78 @@ TEST(Cli, TemplateTokenizeDetokenize) {
   RunResult d = run("detokenize -m " + model + " 105 2364");
   ASSERT_EQ(d.code, 0) << d.err;
   EXPECT_EQ(d.out.substr(0, 7), "<|turn>");
+}
+
+// MTP from the command line: synthetic drafter, bench --draft (real and controlled acceptance),
+// the drafter offered when it sits next to the model, --draft auto, run --raw with a drafter.
+TEST(Cli, MtpSynthDrafterBenchAutoOfferAndRawRun) {
+  const std::string target = tmp("mtp-target.gguf"), drafter = tmp("mtp-drafter.gguf");
+  ASSERT_EQ(run("synth --shape tiny --type q8_0 -o " + target).code, 0);
+  RunResult s = run("synth --shape tiny --drafter --type q8_0 -o " + drafter);
+  ASSERT_EQ(s.code, 0) << s.err;
+  RunResult b = run("bench -m " + target + " --draft " + drafter +
+                    " -p 16 -n 24 -t 2 --draft-max 2 --cost-reps 1 --draft-accept 0,1 -o json");
+  ASSERT_EQ(b.code, 0) << b.err;
+  const auto j = nlohmann::json::parse(b.out);
+  EXPECT_EQ(j["cost"]["verify"].size(), 2u);
+  EXPECT_GT(j["cost"]["decode_step_s"].get<double>(), 0);
+  EXPECT_GT(j["plain"]["avg_ts"].get<double>(), 0);
+  ASSERT_EQ(j["runs"].size(), 6u);  // (k=1, k=2, adaptive) x (accept 0, accept 1)
+  for (const auto& r : j["runs"]) {
+    const bool all = r["accept_rate"].get<double>() == 1.0;
+    if (r["mode"] == "adaptive") continue;
+    EXPECT_EQ(r["accepted"].get<int64_t>(), all ? r["drafted"].get<int64_t>() : 0) << r.dump();
+    EXPECT_GT(r["drafted"].get<int64_t>(), 0) << r.dump();
+    if (all && r["mode"] == "k=2") {
+      // 24 tokens in rounds of 3 (two drafts and the target's own token).
+      EXPECT_EQ(r["rounds"].get<int64_t>(), 8) << r.dump();
+      EXPECT_EQ(r["acceptance"], nlohmann::json::array({1.0, 1.0})) << r.dump();
+    }
+  }
+  RunResult table = run("bench -m " + target + " --draft " + drafter +
+                        " -p 16 -n 8 -t 2 --draft-max 1 --cost-reps 1");
+  EXPECT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("| drafter | adaptive |"), std::string::npos) << table.out;
+  expect_bad_input(run("bench -m " + target + " --draft " + drafter + " --draft-accept 0,x"),
+                   "--draft-accept");
+
+  UG_REQUIRE_ORACLE(oracle);
+  // The oracle's tiny target with its echo drafter beside it under a recognisable name.
+  const auto dir = std::filesystem::path(tmp("mtp-dir"));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string model = (dir / "gemma4-tiny-a.gguf").string();
+  std::filesystem::create_symlink(oracle + "/models/tiny-a/gemma4-tiny-a-f32.gguf", model);
+  const std::string prompt = " --raw --ids 2,4106,4120,4106,4120,4106 -n 40 -t 2";
+  RunResult plain = run("run -m " + model + prompt);
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(plain.err.find("hint: MTP drafter"), std::string::npos) << plain.err;
+  expect_bad_input(run("run -m " + model + prompt + " --draft auto"), "--draft auto");
+  std::filesystem::create_symlink(oracle + "/mtp/models/gemma4-tiny-a-assistant-echo-f32.gguf",
+                                  dir / "gemma4-tiny-a-assistant.gguf");
+  std::filesystem::create_symlink(target, dir / "unrelated-draft.gguf");  // not a drafter
+  RunResult hinted = run("run -m " + model + prompt);
+  ASSERT_EQ(hinted.code, 0) << hinted.err;
+  EXPECT_NE(hinted.err.find("hint: MTP drafter " + (dir / "gemma4-tiny-a-assistant.gguf").string()),
+            std::string::npos)
+      << hinted.err;
+  EXPECT_EQ(hinted.out, plain.out);
+  RunResult none = run("run -m " + model + prompt + " --draft none");
+  EXPECT_EQ(none.err.find("hint:"), std::string::npos) << none.err;
+  RunResult spec = run("run -m " + model + prompt + " --draft auto");
+  ASSERT_EQ(spec.code, 0) << spec.err;
+  EXPECT_EQ(spec.out, plain.out);
+  EXPECT_NE(spec.err.find("speculative: "), std::string::npos) << spec.err;
+  RunResult fixed = run("run -m " + model + prompt + " --draft " + oracle +
+                        "/mtp/models/gemma4-tiny-a-assistant-f32.gguf --draft-adaptive off");
+  ASSERT_EQ(fixed.code, 0) << fixed.err;
+  EXPECT_EQ(fixed.out, plain.out);
+  // The chat path offers it too.
+  RunResult chat = run("run -m " + model + " -p Hi -n 4 -t 2 --temp 0");
+  EXPECT_NE(chat.err.find("hint: MTP drafter"), std::string::npos) << chat.err;
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(target);
+  std::filesystem::remove(drafter);
 }
 
 }  // namespace

@@ -5,13 +5,16 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "format/gguf.h"
 #include "kernels/kernels.h"
 #include "model/gemma4/drafter.h"
 #include "model/gemma4/kv_cache.h"
 #include "model/gemma4/model.h"
+#include "model/gemma4/synth.h"
 #include "model_test_util.h"
 #include "util/error.h"
 
@@ -195,6 +198,79 @@ TEST(Drafter, RejectsWrongFilesAndMismatchedTargets) {
     EXPECT_NE(std::string(e.what()).find("backbone width"), std::string::npos) << e.what();
   }
   fs::remove(wide);
+}
+
+// `unigemma synth --drafter`: the tiny synthetic drafter has the oracle's tiny assistant layout
+// (same tensor names, shapes and layer types), fits tiny-a and its own synthetic target, and runs.
+TEST(Drafter, SyntheticTinyDrafterHasTheOracleLayout) {
+  UG_REQUIRE_ORACLE(oracle);
+  SynthOptions o;
+  o.shape = "tiny";
+  o.type = TensorType::F32;
+  o.drafter = true;
+  const std::string path = test::temp_path("synth-drafter-tiny.gguf");
+  write_synthetic_drafter(o, path);
+  {
+    const auto ours = gguf::File::open(path);
+    const auto ref = gguf::File::open(oracle + "/mtp/models/gemma4-tiny-a-assistant-f32.gguf");
+    std::map<std::string, std::vector<int64_t>> want, got;
+    for (const auto& t : ref->tensors()) want[t.name].assign(t.ne.begin(), t.ne.begin() + t.n_dims);
+    for (const auto& t : ours->tensors()) got[t.name].assign(t.ne.begin(), t.ne.begin() + t.n_dims);
+    EXPECT_EQ(got, want);
+    for (const char* key :
+         {"gemma4-assistant.embedding_length", "gemma4-assistant.block_count",
+          "gemma4-assistant.embedding_length_out", "gemma4-assistant.nextn_predict_layers",
+          "gemma4-assistant.attention.sliding_window", "gemma4-assistant.attention.key_length",
+          "gemma4-assistant.attention.key_length_swa"}) {
+      EXPECT_EQ(ours->get_int(key), ref->get_int(key)) << key;
+    }
+  }
+  const auto drafter_model = load_drafter(path);
+  const auto ref_model = load_drafter(oracle + "/mtp/models/gemma4-tiny-a-assistant-f32.gguf");
+  ASSERT_EQ(drafter_model->config.n_layer, ref_model->config.n_layer);
+  for (int i = 0; i < drafter_model->config.n_layer; ++i) {
+    const LayerConfig& a = drafter_model->config.layers[size_t(i)];
+    const LayerConfig& b = ref_model->config.layers[size_t(i)];
+    EXPECT_EQ(a.sliding, b.sliding) << i;
+    EXPECT_EQ(a.n_head, b.n_head) << i;
+    EXPECT_EQ(a.n_kv_head, b.n_kv_head) << i;
+    EXPECT_EQ(a.head_dim, b.head_dim) << i;
+    EXPECT_EQ(a.n_ff, b.n_ff) << i;
+  }
+  const auto target = load_model(oracle + "/models/tiny-a/gemma4-tiny-a-f32.gguf");
+  check_drafter_compatible(*drafter_model, *target);
+  SynthOptions t = o;
+  t.drafter = false;
+  const std::string target_path = test::temp_path("synth-target-tiny.gguf");
+  write_synthetic_model(t, target_path);
+  const auto synth_target = load_model(target_path);
+  check_drafter_compatible(*drafter_model, *synth_target);
+  // One step over a short cache gives finite logits that are not all equal.
+  ThreadPool pool(1);
+  KvCache cache(target->config, 32, 32, TensorType::F32);
+  std::vector<float> row(512, 0.1f);
+  for (int layer : {target->config.last_sliding_layer(), target->config.last_full_layer()}) {
+    const LayerConfig& lc = target->config.layers[size_t(layer)];
+    for (int p = 0; p < 4; ++p) {
+      for (int g = 0; g < lc.n_kv_head; ++g) {
+        kernels::quantize_row(cache.type(), row.data(), cache.k_row(layer, p, g), lc.head_dim);
+        kernels::quantize_row(cache.type(), row.data(), cache.v_row(layer, p, g), lc.head_dim);
+      }
+    }
+  }
+  cache.set_n_past(4);
+  Drafter drafter(*drafter_model, *target, pool);
+  std::vector<float> hidden(256, 0.5f), logits(size_t(target->config.n_vocab)), next(256);
+  drafter.step(cache, 4, 4100, hidden.data(), logits.data(), next.data());
+  float lo = logits[0], hi = logits[0];
+  for (float x : logits) {
+    ASSERT_TRUE(std::isfinite(x));
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  EXPECT_GT(hi - lo, 1e-3f);
+  fs::remove(path);
+  fs::remove(target_path);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ struct SynthOptions {
   // kText: the text model; kProjector: an mmproj GGUF (`clip`, gemma4uv + gemma4ua, spec §7.3) for
   // that shape; kBundle: one GGUF with the text model and the projector tensors.
   enum class Content { kText, kProjector, kBundle } content = Content::kText;
+  bool drafter = false;  // write the shape's MTP drafter (`gemma4-assistant`) instead of the model
 };
 
 // Writes a GGUF with the chosen shape: matrices in `type` (for Q4_0 the tied embedding is Q6_K, as
@@ -33,5 +34,11 @@ void write_synthetic_model(const SynthOptions& options, const std::string& path)
 // safetensors shards of at most ~4 GB with a model.safetensors.index.json. Streams: memory use is
 // independent of the model size. Existing files of the same names in `dir` are replaced.
 void write_synthetic_hf(const SynthOptions& options, const std::string& dir);
+// Writes a random-weight MTP drafter with the tensor list of the real one (spec §4.5) for the
+// chosen target shape: "12b" has the 12B assistant's shapes (hidden 1024, FFN 8192, 4 layers,
+// 16 query heads reading the target's 8 x 256 sliding and 1 x 512 full KV, vocabulary 262144),
+// "tiny" the oracle's tiny assistant (hidden 128, FFN 512, 4 query heads, vocabulary 4198). It
+// runs with the synthetic target of the same shape. Same type rule as write_synthetic_model.
+void write_synthetic_drafter(const SynthOptions& options, const std::string& path);
 
 }  // namespace ug::gemma4
