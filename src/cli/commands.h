@@ -13,6 +13,7 @@ int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_check_oracle(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 // Shared option helpers.
 int default_threads();

@@ -9,7 +9,9 @@
 #include "util/error.h"
 
 namespace ug::cli {
-int default_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+int default_threads() {
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 }  // namespace ug::cli
 
 namespace {
@@ -30,6 +32,7 @@ commands:
   synth --shape 12b|tiny --type q4_0|q8_0|... -o FILE
                             write a random-weight model with the exact tensor list
   check-oracle PATH         run reference cases from the oracle pack
+  serve -m MODEL            OpenAI- and Ollama-compatible HTTP server (127.0.0.1:8080)
   help                      this text
 
 Run `unigemma <command> --help` for the options of a command.
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return ug::cli::cmd_bench(argc, argv);
     if (cmd == "synth") return ug::cli::cmd_synth(argc, argv);
     if (cmd == "check-oracle") return ug::cli::cmd_check_oracle(argc, argv);
+    if (cmd == "serve") return ug::cli::cmd_serve(argc, argv);
     std::fprintf(stderr, "error: unknown command '%s' (see unigemma help)\n", cmd.c_str());
     return ug::kExitBadInput;
   } catch (const ug::Error& e) {
