@@ -695,8 +695,6 @@ std::string Server::Impl::metrics_text() {
          m.kv_positions_total);
   metric("unigemma_kv_cache_reserved_bytes", "gauge", "Virtual memory reserved for KV caches.",
          m.kv_bytes_reserved);
-  metric("unigemma_mtp_acceptance_ratio", "gauge",
-         "MTP draft acceptance (0 without a drafter: the server does not use one yet).", 0);
   return o.str();
 }
 
