@@ -535,7 +535,7 @@ void GemvWorker(GemvContext* ctx) {
 
 // Rows [begin, end) for any number of tokens, each token's value computed exactly as GemvRows<..,
 // 1> computes it: same 4-row tiles (tails by DotRowT), same per-(row, token) accumulation order.
-// The tile's weight rows are decoded once per group of up to 3 tokens while they sit in L1, so the
+// The tile's weight rows are decoded once per group of up to 4 tokens while they sit in L1, so the
 // weights stream from memory once for the whole batch.
 template <class Codec>
 void GemvRowsBatched(const Matrix& w, int64_t r_begin, int64_t r_end, const float* x, int64_t ldx,
@@ -546,10 +546,16 @@ void GemvRowsBatched(const Matrix& w, int64_t r_begin, int64_t r_end, const floa
   for (; r + R <= r_end; r += R) {
     const uint8_t* w0 = base + r * w.row_bytes;
     int64_t t = 0;
-    for (; t + 3 <= n_tokens; t += 3) {
-      GemvTile<Codec, R, 3>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+    // Four tokens at a time as two 2-row tiles (2 x 4 accumulators fit 16 registers); a
+    // (row, token) accumulator sees the same operations whatever the tile shape.
+    for (; t + 4 <= n_tokens; t += 4) {
+      GemvTile<Codec, 2, 4>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+      GemvTile<Codec, 2, 4>(w0 + 2 * w.row_bytes, w.row_bytes, w.cols, x + t * ldx, ldx,
+                            y + t * ldy + r + 2, ldy);
     }
-    if (n_tokens - t == 2) {
+    if (n_tokens - t == 3) {
+      GemvTile<Codec, R, 3>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+    } else if (n_tokens - t == 2) {
       GemvTile<Codec, R, 2>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
     } else if (n_tokens - t == 1) {
       GemvTile<Codec, R, 1>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
