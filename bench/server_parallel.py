@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -30,12 +31,17 @@ def post(url, body):
     return json.loads(urllib.request.urlopen(req).read())
 
 def run(binary, model, parallel, tokens, threads, ctx):
+    err = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen([binary, "serve", "-m", model, "--port", "0", "--parallel", str(parallel),
                              "--threads", str(threads), "--ctx", str(ctx)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline()
-        url = re.search(r"(http://127\.0\.0\.1:\d+)", line).group(1)
+        found = re.search(r"(http://127\.0\.0\.1:\d+)", line)
+        if not found:
+            err.seek(0)
+            sys.exit("server did not start: " + err.read())
+        url = found.group(1)
         body = lambda i: {"messages": [{"role": "user", "content": "Request %d: tell me a story." % i}],
                           "max_tokens": tokens, "temperature": 0, "ignore_eos": True}
         post(url, dict(body(0), max_tokens=4))  # warm-up
