@@ -74,5 +74,6 @@ test(`${clients} streaming clients x ${perClient} requests with random disconnec
   assert.match(metrics, /unigemma_active_sequences 0/);
   const after = rssKiB(server.proc.pid);
   console.log(`load: ${results.length} requests, ${results.filter((r) => r.cancelled).length} cancelled, RSS ${before} -> ${after} KiB`);
-  assert.ok(after <= before * 1.1, `RSS grew from ${before} to ${after} KiB`);
+  // AddressSanitizer's quarantine holds freed memory on purpose: RSS says nothing there.
+  if (!process.env.ASAN_OPTIONS) assert.ok(after <= before * 1.1, `RSS grew from ${before} to ${after} KiB`);
 });
