@@ -19,6 +19,7 @@ int cmd_quantize(int argc, char** argv);
 int cmd_pull(int argc, char** argv);
 int cmd_ls(int argc, char** argv);
 int cmd_rm(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 // Shared option helpers.
 int default_threads();

@@ -41,6 +41,7 @@ commands:
   pull OWNER/NAME[:FILE]    download a model (+ mmproj, drafter) from the hub into the cache;
                             run/chat also take -m hf:OWNER/NAME
   ls / rm OWNER/NAME[:FILE] list / remove cached models
+  serve -m MODEL            OpenAI- and Ollama-compatible HTTP server (127.0.0.1:8080)
   help                      this text
 
 Run `unigemma <command> --help` for the options of a command.
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
     if (cmd == "pull") return ug::cli::cmd_pull(argc, argv);
     if (cmd == "ls") return ug::cli::cmd_ls(argc, argv);
     if (cmd == "rm") return ug::cli::cmd_rm(argc, argv);
+    if (cmd == "serve") return ug::cli::cmd_serve(argc, argv);
     std::fprintf(stderr, "error: unknown command '%s' (see unigemma help)\n", cmd.c_str());
     return ug::kExitBadInput;
   } catch (const ug::Error& e) {

@@ -24,6 +24,13 @@ struct Matrix {
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool& pool);
 
+// Same product, but every token's row is bit-identical to what matmul computes for that token
+// alone (n_tokens = 1), whatever n_tokens is: the decode path for a batch of independent sequences,
+// whose results must not depend on which other sequences share the step. The weights are still
+// read once for all tokens.
+void matmul_rowwise(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
+                    int64_t ldy, ThreadPool& pool);
+
 // Decodes n elements (a multiple of the block size) of `type` at `src` into fp32.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);
 // Encodes n fp32 values into `type` (F32, F16, BF16, Q8_0, Q4_0: bit-identical to ggml's reference

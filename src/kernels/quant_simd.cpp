@@ -533,6 +533,74 @@ void GemvWorker(GemvContext* ctx) {
   }
 }
 
+// Rows [begin, end) for any number of tokens, each token's value computed exactly as GemvRows<..,
+// 1> computes it: same 4-row tiles (tails by DotRowT), same per-(row, token) accumulation order.
+// The tile's weight rows are decoded once per group of up to 4 tokens while they sit in L1, so the
+// weights stream from memory once for the whole batch.
+template <class Codec>
+void GemvRowsBatched(const Matrix& w, int64_t r_begin, int64_t r_end, const float* x, int64_t ldx,
+                     int64_t n_tokens, float* y, int64_t ldy) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  constexpr int R = 4;
+  int64_t r = r_begin;
+  for (; r + R <= r_end; r += R) {
+    const uint8_t* w0 = base + r * w.row_bytes;
+    int64_t t = 0;
+    // Four tokens at a time as two 2-row tiles (2 x 4 accumulators fit 16 registers); a
+    // (row, token) accumulator sees the same operations whatever the tile shape.
+    for (; t + 4 <= n_tokens; t += 4) {
+      GemvTile<Codec, 2, 4>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+      GemvTile<Codec, 2, 4>(w0 + 2 * w.row_bytes, w.row_bytes, w.cols, x + t * ldx, ldx,
+                            y + t * ldy + r + 2, ldy);
+    }
+    if (n_tokens - t == 3) {
+      GemvTile<Codec, R, 3>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+    } else if (n_tokens - t == 2) {
+      GemvTile<Codec, R, 2>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+    } else if (n_tokens - t == 1) {
+      GemvTile<Codec, R, 1>(w0, w.row_bytes, w.cols, x + t * ldx, ldx, y + t * ldy + r, ldy);
+    }
+  }
+  for (; r < r_end; ++r) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      y[t * ldy + r] = DotRowT<Codec>(base + r * w.row_bytes, x + t * ldx, w.cols);
+    }
+  }
+}
+
+void MatmulRowwiseImpl(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
+                       int64_t ldy, ThreadPool& pool) {
+  WithCodec(w.type, [&](auto codec) HWY_ATTR {
+    using Codec = decltype(codec);
+    GemvContext ctx;
+    ctx.w = &w;
+    ctx.x = x;
+    ctx.ldx = ldx;
+    ctx.n_tokens = n_tokens;
+    ctx.y = y;
+    ctx.ldy = ldy;
+    ctx.rows.total = w.rows;
+    // Same row chunking as the decode path of matmul (chunks are multiples of 4 rows, so the
+    // 4-row tiles, and with them every row's result, do not depend on it).
+    const double work = double(w.rows) * double(w.cols);
+    const int threads = work < 65536.0 ? 1 : pool.size();
+    const int64_t chunk = (w.rows + 8 * threads - 1) / (8 * threads);
+    ctx.rows.chunk = std::max<int64_t>(16, (chunk + 3) / 4 * 4);
+    GemvContext* c = &ctx;
+    auto worker = [c]() HWY_ATTR {
+      int64_t begin, end;
+      while (c->rows.take(&begin, &end)) {
+        GemvRowsBatched<Codec>(*c->w, begin, end, c->x, c->ldx, c->n_tokens, c->y, c->ldy);
+      }
+    };
+    if (threads == 1) {
+      worker();
+    } else {
+      pool.run([&worker](int) HWY_ATTR { worker(); });
+    }
+  });
+}
+
 // ------------------------------------------------------------------ prefill: matrix x matrix
 
 constexpr int64_t kMR = 2 * int64_t(kN);  // weight rows per micro-tile (two vectors)
@@ -821,6 +889,7 @@ HWY_EXPORT(DequantizeRowImpl);
 HWY_EXPORT(DotRowImpl);
 HWY_EXPORT(AxpyRowImpl);
 HWY_EXPORT(MatmulImpl);
+HWY_EXPORT(MatmulRowwiseImpl);
 
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
   detail::check_row_args("dequantize_row", type, n);
@@ -853,6 +922,17 @@ void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, floa
     return;
   }
   HWY_DYNAMIC_DISPATCH(MatmulImpl)(w, x, ldx, n_tokens, y, ldy, pool);
+}
+
+void matmul_rowwise(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
+                    int64_t ldy, ThreadPool& pool) {
+  detail::check_matmul_args(w, x, ldx, n_tokens, y, ldy);
+  if (n_tokens == 0 || w.rows == 0) return;
+  if (w.cols == 0) {
+    for (int64_t t = 0; t < n_tokens; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.0f);
+    return;
+  }
+  HWY_DYNAMIC_DISPATCH(MatmulRowwiseImpl)(w, x, ldx, n_tokens, y, ldy, pool);
 }
 
 }  // namespace ug::kernels

@@ -124,7 +124,8 @@ void Decoder::eval(const Input& input, Outputs outputs, Output* out) {
     if (!input.block.empty() && end < n && input.block[size_t(end)] >= 0 &&
         input.block[size_t(end)] == input.block[size_t(end - 1)]) {
       int block_start = end - 1;
-      while (block_start > begin && input.block[size_t(block_start - 1)] == input.block[size_t(end)]) {
+      while (block_start > begin &&
+             input.block[size_t(block_start - 1)] == input.block[size_t(end)]) {
         --block_start;
       }
       if (block_start == begin) {
@@ -134,9 +135,9 @@ void Decoder::eval(const Input& input, Outputs outputs, Output* out) {
       end = block_start;
     }
     const Outputs chunk_outputs =
-        outputs == Outputs::kAll ? Outputs::kAll
-                                 : (end == n && outputs == Outputs::kLast ? Outputs::kLast
-                                                                          : Outputs::kNone);
+        outputs == Outputs::kAll
+            ? Outputs::kAll
+            : (end == n && outputs == Outputs::kLast ? Outputs::kLast : Outputs::kNone);
     eval_chunk(input, begin, end, embd_row, chunk_outputs, out);
     for (int i = begin; i < end; ++i) embd_row += input.tokens[size_t(i)] < 0 ? 1 : 0;
     begin = end;
@@ -157,8 +158,8 @@ void Decoder::eval_chunk(const Input& input, int begin, int end, size_t embd_row
     float* x = s.x.data() + t * H;
     const int32_t tok = input.tokens[size_t(begin + t)];
     if (tok >= 0) {
-      const auto* row =
-          static_cast<const uint8_t*>(model_.token_embd.data) + int64_t(tok) * model_.token_embd.row_bytes;
+      const auto* row = static_cast<const uint8_t*>(model_.token_embd.data) +
+                        int64_t(tok) * model_.token_embd.row_bytes;
       kernels::dequantize_row(model_.token_embd.type, row, x, H);
       kernels::scale(x, c.embed_scale, H);
     } else {
@@ -267,6 +268,138 @@ void Decoder::layer_forward(int il, int n, int pos0, const int32_t* block_end) {
   kernels::gelu_tanh_mul(s.gate.data(), s.up.data(), s.gate.data(), int64_t(n) * ff);
   kernels::matmul(w.ffn_down, s.gate.data(), ff, n, s.o.data(), H, pool_);
   // 10.-11. x = (x + RMSNorm_post_ffw(m)) * layer_scalar
+  for (int t = 0; t < n; ++t) {
+    float* m = s.o.data() + t * H;
+    float* x = s.x.data() + t * H;
+    kernels::rms_norm(m, w.post_ffw_norm.data(), m, H, eps);
+    kernels::add(m, x, H);
+    kernels::scale(x, w.output_scale, H);
+  }
+}
+
+// ------------------------------------------------------------------ batched decode
+
+struct BatchDecoder::Scratch {
+  int rows = 0;
+  std::vector<float> x, a, q, k, v, attn, o, gate, up, rope, hidden;
+  void reserve(const Config& c, int n) {
+    if (n <= rows) return;
+    rows = n;
+    const size_t N = size_t(n);
+    x.resize(N * size_t(c.n_embd));
+    a.resize(N * size_t(c.n_embd));
+    o.resize(N * size_t(c.n_embd));
+    hidden.resize(N * size_t(c.n_embd));
+    q.resize(N * size_t(c.max_q_dim()));
+    attn.resize(N * size_t(c.max_q_dim()));
+    k.resize(N * size_t(c.max_kv_dim()));
+    v.resize(N * size_t(c.max_kv_dim()));
+    gate.resize(N * size_t(c.max_ff()));
+    up.resize(N * size_t(c.max_ff()));
+    rope.resize(N * size_t(c.max_head_dim()));
+  }
+};
+
+BatchDecoder::BatchDecoder(const Model& model, ThreadPool& pool)
+    : model_(model), pool_(pool), scratch_(std::make_shared<Scratch>()) {}
+
+void BatchDecoder::step(const std::vector<KvCache*>& caches, const std::vector<int32_t>& tokens,
+                        std::vector<float>* logits_out) {
+  const Config& c = model_.config;
+  const int n = int(tokens.size());
+  if (n == 0 || caches.size() != tokens.size()) throw Error("batch step: caches and tokens differ");
+  for (int t = 0; t < n; ++t) {
+    if (caches[size_t(t)]->n_past() + 1 > caches[size_t(t)]->n_ctx()) {
+      throw Error("context full: " + std::to_string(caches[size_t(t)]->n_past()) +
+                  " tokens fill the context length");
+    }
+    if (tokens[size_t(t)] < 0 || tokens[size_t(t)] >= c.n_vocab) {
+      throw Error("token id " + std::to_string(tokens[size_t(t)]) + " out of range");
+    }
+  }
+  Scratch& s = *scratch_;
+  s.reserve(c, n);
+  const int64_t H = c.n_embd;
+  for (int t = 0; t < n; ++t) {
+    float* x = s.x.data() + t * H;
+    const auto* row = static_cast<const uint8_t*>(model_.token_embd.data) +
+                      int64_t(tokens[size_t(t)]) * model_.token_embd.row_bytes;
+    kernels::dequantize_row(model_.token_embd.type, row, x, H);
+    kernels::scale(x, c.embed_scale, H);
+  }
+  for (int il = 0; il < c.n_layer; ++il) layer_forward(il, caches);
+  for (KvCache* cache : caches) cache->set_n_past(cache->n_past() + 1);
+  for (int t = 0; t < n; ++t) {
+    kernels::rms_norm(s.x.data() + t * H, model_.output_norm.data(), s.hidden.data() + t * H, H,
+                      c.rms_eps);
+  }
+  logits_out->resize(size_t(n) * size_t(c.n_vocab));
+  kernels::matmul_rowwise(model_.token_embd, s.hidden.data(), H, n, logits_out->data(), c.n_vocab,
+                          pool_);
+  if (c.final_softcap > 0) {
+    kernels::softcap(logits_out->data(), c.final_softcap, int64_t(n) * c.n_vocab);
+  }
+}
+
+// Decoder::layer_forward with n = 1 per sequence, the matmuls shared across sequences.
+void BatchDecoder::layer_forward(int il, const std::vector<KvCache*>& caches) {
+  const Config& c = model_.config;
+  const LayerConfig& lc = c.layers[size_t(il)];
+  const LayerWeights& w = model_.layers[size_t(il)];
+  Scratch& s = *scratch_;
+  const int n = int(caches.size());
+  const int64_t H = c.n_embd;
+  const int hd = lc.head_dim;
+  const int64_t q_dim = int64_t(lc.n_head) * hd;
+  const int64_t kv_dim = int64_t(lc.n_kv_head) * hd;
+  const float eps = c.rms_eps;
+
+  for (int t = 0; t < n; ++t) {
+    kernels::rms_norm(s.x.data() + t * H, w.attn_norm.data(), s.a.data() + t * H, H, eps);
+  }
+  kernels::matmul_rowwise(w.attn_q, s.a.data(), H, n, s.q.data(), q_dim, pool_);
+  kernels::matmul_rowwise(w.attn_k, s.a.data(), H, n, s.k.data(), kv_dim, pool_);
+  if (lc.has_v) {
+    kernels::matmul_rowwise(w.attn_v, s.a.data(), H, n, s.v.data(), kv_dim, pool_);
+  } else {
+    std::copy_n(s.k.data(), size_t(n) * size_t(kv_dim), s.v.data());
+  }
+  for (int t = 0; t < n; ++t) {
+    KvCache& cache = *caches[size_t(t)];
+    const int pos = cache.n_past();
+    float* cs = s.rope.data() + int64_t(t) * hd;
+    rope_table(pos, w.rope_inv_freq, cs);
+    for (int h = 0; h < lc.n_head; ++h) {
+      float* qh = s.q.data() + t * q_dim + h * hd;
+      kernels::rms_norm(qh, w.attn_q_norm.data(), qh, hd, eps);
+      rope(qh, hd, cs);
+    }
+    for (int g = 0; g < lc.n_kv_head; ++g) {
+      float* kh = s.k.data() + t * kv_dim + g * hd;
+      float* vh = s.v.data() + t * kv_dim + g * hd;
+      kernels::rms_norm(kh, w.attn_k_norm.data(), kh, hd, eps);
+      rope(kh, hd, cs);
+      kernels::rms_norm(vh, nullptr, vh, hd, eps);
+      kernels::quantize_row(cache.type(), kh, cache.k_row(il, pos, g), hd);
+      kernels::quantize_row(cache.type(), vh, cache.v_row(il, pos, g), hd);
+    }
+    attend(cache, il, lc, c.sliding_window, s.q.data() + t * q_dim, pos, 1, nullptr,
+           s.attn.data() + t * q_dim, pool_);
+  }
+  kernels::matmul_rowwise(w.attn_output, s.attn.data(), q_dim, n, s.o.data(), H, pool_);
+  for (int t = 0; t < n; ++t) {
+    float* o = s.o.data() + t * H;
+    kernels::rms_norm(o, w.post_attention_norm.data(), o, H, eps);
+    kernels::add(o, s.x.data() + t * H, H);
+  }
+  const int64_t ff = lc.n_ff;
+  for (int t = 0; t < n; ++t) {
+    kernels::rms_norm(s.x.data() + t * H, w.ffn_norm.data(), s.a.data() + t * H, H, eps);
+  }
+  kernels::matmul_rowwise(w.ffn_gate, s.a.data(), H, n, s.gate.data(), ff, pool_);
+  kernels::matmul_rowwise(w.ffn_up, s.a.data(), H, n, s.up.data(), ff, pool_);
+  kernels::gelu_tanh_mul(s.gate.data(), s.up.data(), s.gate.data(), int64_t(n) * ff);
+  kernels::matmul_rowwise(w.ffn_down, s.gate.data(), ff, n, s.o.data(), H, pool_);
   for (int t = 0; t < n; ++t) {
     float* m = s.o.data() + t * H;
     float* x = s.x.data() + t * H;

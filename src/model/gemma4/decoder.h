@@ -73,4 +73,25 @@ class Decoder {
   std::function<void(int, int)> progress_;
 };
 
+// One decode step for several independent sequences at once (continuous batching): each entry
+// appends one token to its own KV cache. Every weight matrix is read once for all rows
+// (kernels::matmul_rowwise), attention runs per sequence against its own cache, and each row's
+// logits are bit-identical to Decoder::eval of that token alone on that cache.
+class BatchDecoder {
+ public:
+  BatchDecoder(const Model& model, ThreadPool& pool);
+  // caches[i] receives tokens[i] at its n_past; logits_out: [n][n_vocab]. Throws ug::Error (cache
+  // full, id out of range) before anything is written.
+  void step(const std::vector<KvCache*>& caches, const std::vector<int32_t>& tokens,
+            std::vector<float>* logits_out);
+
+ private:
+  struct Scratch;
+  void layer_forward(int il, const std::vector<KvCache*>& caches);
+
+  const Model& model_;
+  ThreadPool& pool_;
+  std::shared_ptr<Scratch> scratch_;
+};
+
 }  // namespace ug::gemma4

@@ -1,0 +1,441 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "util/error.h"
+
+namespace ug {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+// Candidates checked against the JSON validator before falling back to the whole vocabulary.
+constexpr int kConstrainedCandidates = 256;
+}  // namespace
+
+// ------------------------------------------------------------------ Generation
+
+bool Generation::wait(std::vector<int32_t>* out, std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return !tokens_.empty() || done_; });
+  if (!tokens_.empty()) {
+    out->insert(out->end(), tokens_.begin(), tokens_.end());
+    tokens_.clear();
+    return true;
+  }
+  return !done_;
+}
+
+GenerationResult Generation::result() const {
+  std::lock_guard lk(mu_);
+  return result_;
+}
+
+void Generation::push(int32_t token) {
+  {
+    std::lock_guard lk(mu_);
+    tokens_.push_back(token);
+  }
+  cv_.notify_all();
+}
+
+void Generation::finish(GenerationResult result) {
+  {
+    std::lock_guard lk(mu_);
+    result_ = std::move(result);
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+// ------------------------------------------------------------------ Scheduler
+
+struct Scheduler::Slot {
+  std::unique_ptr<gemma4::Decoder> decoder;
+  std::vector<int32_t> cached;  // cache keys of the positions held in the decoder's KV cache
+  uint64_t last_used = 0;
+  // The job in this slot (null: free).
+  std::shared_ptr<Generation> job;
+  std::unique_ptr<Sampler> sampler;
+  std::optional<JsonValidator> json;
+  std::vector<int32_t> history;
+  int32_t pending = -1;  // sampled, to be fed at the next step
+  int generated = 0;
+  Clock::time_point deadline;
+  bool has_deadline = false;
+  Clock::time_point decode_start;
+  GenerationResult result;
+};
+
+Scheduler::Scheduler(const gemma4::Model& model, const Tokenizer& tokenizer, ThreadPool& pool,
+                     SchedulerOptions options)
+    : model_(model), tokenizer_(tokenizer), pool_(pool), options_(options), batch_(model, pool) {
+  if (options_.n_parallel < 1) throw Error("parallel sequences must be >= 1");
+  if (options_.max_queue < 0) throw Error("queue size must be >= 0");
+  for (int i = 0; i < options_.n_parallel; ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->decoder = std::make_unique<gemma4::Decoder>(
+        model, gemma4::DecoderOptions{options_.n_ctx, options_.n_ubatch, options_.cache_type},
+        pool);
+    slots_.push_back(std::move(slot));
+  }
+  metrics_.ttft_bounds = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  metrics_.ttft_counts.assign(metrics_.ttft_bounds.size() + 1, 0);
+  metrics_.kv_positions_total = int64_t(options_.n_ctx) * options_.n_parallel;
+  for (const auto& s : slots_) metrics_.kv_bytes_reserved += s->decoder->cache().reserved_bytes();
+  worker_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+}
+
+std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
+  validate(request.sampling);
+  const size_t n = request.prompt.cache_keys.size();
+  if (n == 0) throw Error("the prompt is empty");
+  if (int64_t(n) >= int64_t(options_.n_ctx)) {
+    throw Error("the prompt has " + std::to_string(n) +
+                " tokens, which does not fit the context length " + std::to_string(options_.n_ctx));
+  }
+  if (request.max_tokens < 0) throw Error("max_tokens must be >= 0");
+  auto job = std::make_shared<Generation>();
+  job->request_ = std::move(request);
+  job->submitted_ = Clock::now();
+  {
+    std::lock_guard lk(mu_);
+    int busy = 0;
+    for (const auto& s : slots_) busy += s->job ? 1 : 0;
+    if (busy >= int(slots_.size()) && int(queue_.size()) >= options_.max_queue) return nullptr;
+    queue_.push_back(job);
+    metrics_.queue_depth = int(queue_.size());
+  }
+  cv_.notify_all();
+  return job;
+}
+
+SchedulerMetrics Scheduler::metrics() const {
+  std::lock_guard lk(mu_);
+  return metrics_;
+}
+
+const std::vector<std::string>& Scheduler::pieces() {
+  if (pieces_.empty()) {
+    const int32_t V = std::min<int32_t>(tokenizer_.vocab_size(), model_.config.n_vocab);
+    pieces_.resize(size_t(model_.config.n_vocab));
+    for (int32_t id = 0; id < V; ++id) pieces_[size_t(id)] = tokenizer_.token_piece(id, false);
+  }
+  return pieces_;
+}
+
+void Scheduler::run() {
+  uint64_t use_counter = 0;
+  for (;;) {
+    std::vector<Slot*> admitted;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [&] {
+        if (stop_ || !queue_.empty()) return true;
+        return std::any_of(slots_.begin(), slots_.end(),
+                           [](const auto& s) { return bool(s->job); });
+      });
+      if (stop_) break;
+      while (!queue_.empty()) {
+        std::shared_ptr<Generation> job = queue_.front();
+        if (job->cancelled()) {
+          queue_.pop_front();
+          GenerationResult r;
+          r.finish_reason = "cancelled";
+          r.prompt_tokens = int(job->request_.prompt.cache_keys.size());
+          ++metrics_.requests_cancelled;
+          job->finish(r);
+          continue;
+        }
+        // The free slot whose cache shares the longest prefix with the prompt (prompt cache);
+        // among equals the least recently used one.
+        const auto& keys = job->request_.prompt.cache_keys;
+        Slot* best = nullptr;
+        size_t best_common = 0;
+        for (const auto& s : slots_) {
+          if (s->job) continue;
+          size_t common = 0;
+          while (common < s->cached.size() && common < keys.size() &&
+                 s->cached[common] == keys[common]) {
+            ++common;
+          }
+          if (!best || common > best_common ||
+              (common == best_common && s->last_used < best->last_used)) {
+            best = s.get();
+            best_common = common;
+          }
+        }
+        if (!best) break;
+        queue_.pop_front();
+        best->job = std::move(job);
+        best->last_used = ++use_counter;
+        admitted.push_back(best);
+      }
+      metrics_.queue_depth = int(queue_.size());
+    }
+
+    for (Slot* s : admitted) prefill(*s);
+
+    std::vector<Slot*> batch;
+    std::vector<gemma4::KvCache*> caches;
+    std::vector<int32_t> tokens;
+    for (const auto& s : slots_) {
+      if (s->job && s->pending >= 0) {
+        batch.push_back(s.get());
+        caches.push_back(&s->decoder->cache());
+        tokens.push_back(s->pending);
+      }
+    }
+    if (!batch.empty()) {
+      std::vector<float> logits;
+      const auto t0 = Clock::now();
+      try {
+        batch_.step(caches, tokens, &logits);
+      } catch (const std::exception& e) {
+        for (Slot* s : batch) {
+          s->decoder->cache().clear();
+          s->cached.clear();
+          finish(*s, "error", e.what());
+        }
+        batch.clear();
+      }
+      const double dt = seconds_between(t0, Clock::now());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Slot& s = *batch[i];
+        s.cached.push_back(s.pending);
+        s.pending = -1;
+        advance(s, logits.data() + i * size_t(model_.config.n_vocab));
+      }
+      std::lock_guard lk(mu_);
+      metrics_.decode_seconds += dt;
+      ++metrics_.decode_steps;
+    }
+    std::lock_guard lk(mu_);
+    int active = 0;
+    int64_t used = 0;
+    for (const auto& s : slots_) {
+      active += s->job ? 1 : 0;
+      used += s->decoder->n_past();
+    }
+    metrics_.active_sequences = active;
+    metrics_.kv_positions_used = used;
+  }
+  // Shutting down: whatever is left ends as cancelled.
+  for (const auto& s : slots_) {
+    if (s->job) finish(*s, "cancelled");
+  }
+  std::lock_guard lk(mu_);
+  for (auto& job : queue_) {
+    GenerationResult r;
+    r.finish_reason = "cancelled";
+    job->finish(r);
+  }
+  queue_.clear();
+}
+
+void Scheduler::prefill(Slot& slot) {
+  Generation& job = *slot.job;
+  const GenerationRequest& req = job.request_;
+  const AssembledPrompt& prompt = req.prompt;
+  const auto start = Clock::now();
+  slot.result = GenerationResult();
+  slot.result.queue_seconds = seconds_between(job.submitted_, start);
+  slot.has_deadline = req.timeout.count() > 0;
+  slot.deadline = job.submitted_ + req.timeout;
+  slot.generated = 0;
+  slot.pending = -1;
+  slot.json.reset();
+  if (req.json) slot.json.emplace(*req.json);
+  if (job.cancelled()) {
+    finish(slot, "cancelled");
+    return;
+  }
+  gemma4::Decoder& decoder = *slot.decoder;
+  const std::vector<int32_t>& keys = prompt.cache_keys;
+  // Reuse the cached prefix; at least the last prompt position is recomputed for its logits, and
+  // a soft-token run (image/audio block) is never split.
+  size_t common = 0;
+  while (common < slot.cached.size() && common < keys.size() &&
+         slot.cached[common] == keys[common]) {
+    ++common;
+  }
+  if (common == keys.size()) --common;
+  const auto& in = prompt.input;
+  while (common > 0 && in.tokens[common] < 0 && in.tokens[common - 1] < 0) --common;
+  if (common < size_t(decoder.n_past())) {
+    const int rollback = decoder.n_past() - int(common);
+    if (rollback <= decoder.cache().rollback_limit()) {
+      decoder.cache().truncate(int(common));
+    } else {
+      decoder.cache().clear();
+      common = 0;
+    }
+  }
+  slot.cached.resize(std::min(slot.cached.size(), common));
+  gemma4::Input rest;
+  const auto split = std::ptrdiff_t(common);
+  rest.tokens.assign(in.tokens.begin() + split, in.tokens.end());
+  const auto skipped_rows = std::count(in.tokens.begin(), in.tokens.begin() + split, -1);
+  rest.embeddings.assign(in.embeddings.begin() + skipped_rows * model_.config.n_embd,
+                         in.embeddings.end());
+  if (!in.block.empty()) rest.block.assign(in.block.begin() + split, in.block.end());
+  gemma4::Output out;
+  try {
+    decoder.eval(rest, gemma4::Outputs::kLast, &out);
+    std::vector<int32_t> suppressed(model_.suppress_tokens.begin(), model_.suppress_tokens.end());
+    if (req.ignore_eos)
+      suppressed.insert(suppressed.end(), model_.eog_tokens.begin(), model_.eog_tokens.end());
+    slot.sampler = std::make_unique<Sampler>(req.sampling, std::move(suppressed));
+  } catch (const std::exception& e) {
+    decoder.cache().clear();
+    slot.cached.clear();
+    finish(slot, "error", e.what());
+    return;
+  }
+  slot.cached = keys;
+  slot.history = prompt.ids;
+  slot.result.prompt_tokens = int(keys.size());
+  slot.result.prompt_cached = int(common);
+  slot.result.prompt_seconds = seconds_between(start, Clock::now());
+  {
+    std::lock_guard lk(mu_);
+    metrics_.prompt_tokens += keys.size();
+    metrics_.prompt_evaluated += rest.tokens.size();
+    metrics_.prompt_seconds += slot.result.prompt_seconds;
+  }
+  slot.decode_start = Clock::now();
+  if (req.max_tokens == 0) {
+    finish(slot, "length");
+    return;
+  }
+  advance(slot, out.logits.data());
+}
+
+int32_t Scheduler::choose_constrained(Slot& slot, const float* logits) {
+  const int32_t eog = model_.eog_tokens.empty() ? tokenizer_.eos_id() : model_.eog_tokens[0];
+  if (slot.json->complete()) return eog;
+  const std::vector<std::string>& text = pieces();
+  const int32_t V = model_.config.n_vocab;
+  std::vector<float> masked(static_cast<size_t>(V), -std::numeric_limits<float>::infinity());
+  std::vector<int32_t> order(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  const int32_t k = std::min<int32_t>(kConstrainedCandidates, V);
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  // Running out of tokens: only text that heads straight for the end of the document.
+  const int remaining = slot.job->request_.max_tokens - slot.generated;
+  const std::string closing = slot.json->shortest_completion();
+  const bool closing_mode = remaining <= int(closing.size()) + 2;
+  auto allowed = [&](int32_t id) {
+    const std::string& piece = text[size_t(id)];
+    if (piece.empty()) return false;
+    if (closing_mode)
+      return closing.compare(0, piece.size(), piece) == 0 && piece.size() <= closing.size();
+    return slot.json->accepts(piece);
+  };
+  bool any = false;
+  for (int32_t i = 0; i < k; ++i) {
+    const int32_t id = order[size_t(i)];
+    if (allowed(id)) {
+      masked[size_t(id)] = logits[id];
+      any = true;
+    }
+  }
+  if (!any) {
+    for (int32_t id = 0; id < V; ++id) {
+      if (allowed(id)) {
+        masked[size_t(id)] = logits[id];
+        any = true;
+      }
+    }
+  }
+  if (!any) return eog;  // cannot happen with a byte-complete vocabulary
+  return slot.sampler->sample(masked, slot.history);
+}
+
+void Scheduler::advance(Slot& slot, const float* logits) {
+  Generation& job = *slot.job;
+  if (job.cancelled()) {
+    finish(slot, "cancelled");
+    return;
+  }
+  if (slot.has_deadline && Clock::now() >= slot.deadline) {
+    finish(slot, "timeout");
+    return;
+  }
+  int32_t tok;
+  try {
+    tok = slot.json
+              ? choose_constrained(slot, logits)
+              : slot.sampler->sample(std::span<const float>(logits, size_t(model_.config.n_vocab)),
+                                     slot.history);
+  } catch (const std::exception& e) {
+    finish(slot, "error", e.what());
+    return;
+  }
+  if (std::find(model_.eog_tokens.begin(), model_.eog_tokens.end(), tok) !=
+      model_.eog_tokens.end()) {
+    finish(slot, "stop");
+    return;
+  }
+  if (slot.generated == 0) {
+    slot.result.first_token_seconds = seconds_between(job.submitted_, Clock::now());
+  }
+  if (slot.json) slot.json->feed(pieces()[size_t(tok)]);
+  slot.history.push_back(tok);
+  ++slot.generated;
+  job.push(tok);
+  if (slot.json && slot.json->complete()) {  // nothing may follow the document
+    finish(slot, "stop");
+    return;
+  }
+  if (slot.generated >= job.request_.max_tokens || slot.decoder->n_past() >= options_.n_ctx) {
+    finish(slot, "length");
+    return;
+  }
+  slot.pending = tok;
+}
+
+void Scheduler::finish(Slot& slot, const std::string& reason, const std::string& error) {
+  GenerationResult r = slot.result;
+  r.finish_reason = reason;
+  r.error = error;
+  r.generated_tokens = slot.generated;
+  r.decode_seconds = slot.generated > 0 ? seconds_between(slot.decode_start, Clock::now()) : 0;
+  {
+    std::lock_guard lk(mu_);
+    ++metrics_.requests_finished;
+    if (reason == "cancelled" || reason == "timeout") ++metrics_.requests_cancelled;
+    metrics_.generated_tokens += uint64_t(slot.generated);
+    if (slot.generated > 0) {
+      metrics_.ttft_sum += r.first_token_seconds;
+      for (size_t i = 0; i < metrics_.ttft_counts.size(); ++i) {
+        if (i == metrics_.ttft_bounds.size() || r.first_token_seconds <= metrics_.ttft_bounds[i]) {
+          ++metrics_.ttft_counts[i];
+        }
+      }
+    }
+  }
+  slot.job->finish(std::move(r));
+  slot.job.reset();
+  slot.pending = -1;
+  slot.sampler.reset();
+  slot.json.reset();
+}
+
+}  // namespace ug
