@@ -27,21 +27,6 @@ constexpr Shape kShape12B = {
     3840, 48, 16, 8, 1, 256, 512, 15360, 1024, 262144, "synthetic Gemma 4 12B"};
 constexpr Shape kShapeTiny = {256, 6, 4, 2, 1, 64, 128, 1024, 16, 4198, "synthetic Gemma 4 tiny"};
 
-// The drafter of each shape (spec §4.1; README-mtp.md for the tiny one). Its 4 layers are
-// [sliding x 3, full] and read the target's KV, so head_dim / KV heads are the target's.
-struct DrafterShape {
-  int n_embd, n_layer, n_head, n_ff;
-  const char* name;
-};
-constexpr DrafterShape kDrafter12B = {1024, 4, 16, 8192, "synthetic Gemma 4 12B assistant"};
-constexpr DrafterShape kDrafterTiny = {128, 4, 4, 512, "synthetic Gemma 4 tiny assistant"};
-
-const Shape& shape_named(const std::string& name) {
-  if (name == "12b") return kShape12B;
-  if (name == "tiny") return kShapeTiny;
-  throw Error("synth: unknown shape '" + name + "' (12b or tiny)");
-}
-
 // xoshiro256** — fast, seeded, identical on every platform.
 struct Rng {
   uint64_t s[4];
@@ -189,6 +174,21 @@ std::vector<std::string> synthetic_vocab(const Shape& s, std::vector<int32_t>* t
   put(real ? 258881 : s.n_vocab - 2, "<|audio|>", kControl);
   put(real ? 258884 : s.n_vocab - 1, "<|video|>", kControl);
   return tokens;
+}
+
+// The drafter of each shape (spec §4.1; README-mtp.md for the tiny one). Its 4 layers are
+// [sliding x 3, full] and read the target's KV, so head_dim / KV heads are the target's.
+struct DrafterShape {
+  int n_embd, n_layer, n_head, n_ff;
+  const char* name;
+};
+constexpr DrafterShape kDrafter12B = {1024, 4, 16, 8192, "synthetic Gemma 4 12B assistant"};
+constexpr DrafterShape kDrafterTiny = {128, 4, 4, 512, "synthetic Gemma 4 tiny assistant"};
+
+const Shape& shape_named(const std::string& name) {
+  if (name == "12b") return kShape12B;
+  if (name == "tiny") return kShapeTiny;
+  throw Error("synth: unknown shape '" + name + "' (12b or tiny)");
 }
 
 }  // namespace
@@ -490,61 +490,6 @@ void write_synthetic_hf(const SynthOptions& o, const std::string& dir_name) {
     const int64_t n = int64_t(v.size());
     plan.push_back({name, {n}, 0, std::make_shared<std::vector<float>>(std::move(v)), 0});
   };
-void write_synthetic_drafter(const SynthOptions& o, const std::string& path) {
-  const Shape& s = shape_named(o.shape);
-  const DrafterShape& d = o.shape == "12b" ? kDrafter12B : kDrafterTiny;
-  const TensorType t = o.type;
-  if (!tensor_type_supported(uint32_t(t))) {
-    throw Error("synth: tensor type " + tensor_type_name(t) + " is not supported");
-  }
-  const TensorType embd_type = t == TensorType::Q4_0 ? TensorType::Q6_K : t;
-  const std::string a = "gemma4-assistant.";
-  gguf::Writer w;
-  w.set_string("general.architecture", "gemma4-assistant");
-  w.set_string("general.name", d.name);
-  w.set_u32("general.file_type", uint32_t(t));
-  w.set_u32(a + "context_length", 262144);
-  w.set_u32(a + "embedding_length", uint32_t(d.n_embd));
-  w.set_u32(a + "embedding_length_out", uint32_t(s.n_embd));
-  w.set_u32(a + "block_count", uint32_t(d.n_layer));
-  w.set_u32(a + "nextn_predict_layers", uint32_t(d.n_layer));
-  w.set_u32(a + "feed_forward_length", uint32_t(d.n_ff));
-  w.set_u32(a + "attention.head_count", uint32_t(d.n_head));
-  std::vector<int32_t> kv(size_t(d.n_layer));
-  std::vector<bool> pattern(size_t(d.n_layer));
-  for (int i = 0; i < d.n_layer; ++i) {
-    pattern[size_t(i)] = i + 1 < d.n_layer;  // the last layer is the full one
-    kv[size_t(i)] = pattern[size_t(i)] ? s.n_kv_swa : s.n_kv_full;
-  }
-  w.set_i32_array(a + "attention.head_count_kv", kv);
-  w.set_u32(a + "attention.key_length", uint32_t(s.hd_full));
-  w.set_u32(a + "attention.value_length", uint32_t(s.hd_full));
-  w.set_u32(a + "attention.key_length_swa", uint32_t(s.hd_swa));
-  w.set_u32(a + "attention.value_length_swa", uint32_t(s.hd_swa));
-  w.set_u32(a + "attention.sliding_window", uint32_t(s.window));
-  w.set_bool_array(a + "attention.sliding_window_pattern", pattern);
-  w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-6f);
-  w.set_f32(a + "final_logit_softcapping", 30.0f);  // copied metadata, never applied to drafts
-  w.set_u32(a + "rope.dimension_count", uint32_t(s.hd_full));
-  w.set_u32(a + "rope.dimension_count_swa", uint32_t(s.hd_swa));
-  w.set_f32(a + "rope.freq_base", 1e6f);
-  w.set_f32(a + "rope.freq_base_swa", 1e4f);
-
-  uint64_t stream = 0;
-  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
-                    float sigma) {
-    const uint64_t seed = (o.seed ^ 0xD3AF7ull) * 1000003ull + (++stream);
-    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
-      Rng rng(seed);
-      fill_random(type, cols, out, n, sigma, rng);
-    });
-  };
-  auto vector = [&](const std::string& name, std::vector<float> values) {
-    auto data = std::make_shared<std::vector<float>>(std::move(values));
-    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
-                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
-  };
-  Rng small(o.seed ^ 0xD3AF7ull);
   auto norm_weights = [&](int n, float scale) {
     std::vector<float> v(static_cast<size_t>(n));
     for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
@@ -646,6 +591,68 @@ void write_synthetic_drafter(const SynthOptions& o, const std::string& path) {
   }
   write_json(dir / "model.safetensors.index.json",
              {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
+}
+
+void write_synthetic_drafter(const SynthOptions& o, const std::string& path) {
+  const Shape& s = shape_named(o.shape);
+  const DrafterShape& d = o.shape == "12b" ? kDrafter12B : kDrafterTiny;
+  const TensorType t = o.type;
+  if (!tensor_type_supported(uint32_t(t))) {
+    throw Error("synth: tensor type " + tensor_type_name(t) + " is not supported");
+  }
+  const TensorType embd_type = t == TensorType::Q4_0 ? TensorType::Q6_K : t;
+  const std::string a = "gemma4-assistant.";
+  gguf::Writer w;
+  w.set_string("general.architecture", "gemma4-assistant");
+  w.set_string("general.name", d.name);
+  w.set_u32("general.file_type", uint32_t(t));
+  w.set_u32(a + "context_length", 262144);
+  w.set_u32(a + "embedding_length", uint32_t(d.n_embd));
+  w.set_u32(a + "embedding_length_out", uint32_t(s.n_embd));
+  w.set_u32(a + "block_count", uint32_t(d.n_layer));
+  w.set_u32(a + "nextn_predict_layers", uint32_t(d.n_layer));
+  w.set_u32(a + "feed_forward_length", uint32_t(d.n_ff));
+  w.set_u32(a + "attention.head_count", uint32_t(d.n_head));
+  std::vector<int32_t> kv(size_t(d.n_layer));
+  std::vector<bool> pattern(size_t(d.n_layer));
+  for (int i = 0; i < d.n_layer; ++i) {
+    pattern[size_t(i)] = i + 1 < d.n_layer;  // the last layer is the full one
+    kv[size_t(i)] = pattern[size_t(i)] ? s.n_kv_swa : s.n_kv_full;
+  }
+  w.set_i32_array(a + "attention.head_count_kv", kv);
+  w.set_u32(a + "attention.key_length", uint32_t(s.hd_full));
+  w.set_u32(a + "attention.value_length", uint32_t(s.hd_full));
+  w.set_u32(a + "attention.key_length_swa", uint32_t(s.hd_swa));
+  w.set_u32(a + "attention.value_length_swa", uint32_t(s.hd_swa));
+  w.set_u32(a + "attention.sliding_window", uint32_t(s.window));
+  w.set_bool_array(a + "attention.sliding_window_pattern", pattern);
+  w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-6f);
+  w.set_f32(a + "final_logit_softcapping", 30.0f);  // copied metadata, never applied to drafts
+  w.set_u32(a + "rope.dimension_count", uint32_t(s.hd_full));
+  w.set_u32(a + "rope.dimension_count_swa", uint32_t(s.hd_swa));
+  w.set_f32(a + "rope.freq_base", 1e6f);
+  w.set_f32(a + "rope.freq_base_swa", 1e4f);
+
+  uint64_t stream = 0;
+  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
+                    float sigma) {
+    const uint64_t seed = (o.seed ^ 0xD3AF7ull) * 1000003ull + (++stream);
+    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
+      Rng rng(seed);
+      fill_random(type, cols, out, n, sigma, rng);
+    });
+  };
+  auto vector = [&](const std::string& name, std::vector<float> values) {
+    auto data = std::make_shared<std::vector<float>>(std::move(values));
+    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
+                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
+  };
+  Rng small(o.seed ^ 0xD3AF7ull);
+  auto norm_weights = [&](int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
+    return v;
+  };
   const float fan = 1.0f / std::sqrt(float(d.n_embd));
   matrix("token_embd.weight", embd_type, d.n_embd, s.n_vocab, fan);
   vector("output_norm.weight", norm_weights(d.n_embd, 1.0f));
