@@ -1,4 +1,5 @@
-/* Compiled as C to prove the public header is C-compatible; run by ctest on the tiny oracle model. */
+/* Compiled as C to prove the public header is C-compatible; run by ctest on the tiny oracle model.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 

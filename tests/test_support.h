@@ -18,14 +18,18 @@ inline std::string oracle_dir() {
                                                         : std::string();
 }
 
-inline std::string data_dir() { return UG_TEST_DATA_DIR; }
-inline std::string cli_path() { return UG_CLI_PATH; }
+inline std::string data_dir() {
+  return UG_TEST_DATA_DIR;
+}
+inline std::string cli_path() {
+  return UG_CLI_PATH;
+}
 
 }  // namespace ug::test
 
 // Skips the current test when the oracle pack is not present (CI always has it).
-#define UG_REQUIRE_ORACLE(var)                                                         \
-  const std::string var = ::ug::test::oracle_dir();                                    \
-  if (var.empty()) {                                                                   \
+#define UG_REQUIRE_ORACLE(var)                                                             \
+  const std::string var = ::ug::test::oracle_dir();                                        \
+  if (var.empty()) {                                                                       \
     GTEST_SKIP() << "oracle pack not found (../shared/oracle or UG_ORACLE_DIR); skipping"; \
   }

@@ -16,9 +16,9 @@ typedef struct ug_model ug_model;
 typedef struct ug_context ug_context;
 
 typedef struct ug_context_params {
-  int32_t n_ctx;      /* context length in tokens (default 4096) */
-  int32_t n_threads;  /* 0 = all cores */
-  int32_t n_ubatch;   /* prompt-processing chunk (default 512) */
+  int32_t n_ctx;          /* context length in tokens (default 4096) */
+  int32_t n_threads;      /* 0 = all cores */
+  int32_t n_ubatch;       /* prompt-processing chunk (default 512) */
   const char* cache_type; /* "f32", "f16" (default), "bf16", "q8_0" */
 } ug_context_params;
 

@@ -16,7 +16,8 @@
 namespace ug {
 
 std::string_view gemma4_default_chat_template() {
-  static constexpr std::string_view kTemplate = R"UG_TEMPLATE({%- macro format_parameters(properties, required) -%}
+  static constexpr std::string_view kTemplate =
+      R"UG_TEMPLATE({%- macro format_parameters(properties, required) -%}
     {%- set standard_keys = ['description', 'type', 'properties', 'required', 'nullable'] -%}
     {%- set ns = namespace(found_first=false) -%}
     {%- for key, value in properties | dictsort -%}

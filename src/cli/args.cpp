@@ -30,7 +30,9 @@ Args::Args(int argc, char** argv, int first, const std::vector<std::string>& fla
   }
 }
 
-bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
+bool Args::has(const std::string& name) const {
+  return values_.count(name) > 0;
+}
 
 std::string Args::get(const std::vector<std::string>& names, const std::string& def) const {
   for (const auto& n : names) {
@@ -64,7 +66,8 @@ double Args::get_double(const std::vector<std::string>& names, double def) const
   if (v.empty()) return def;
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
-  if (end == v.c_str() || *end) throw Error("option " + names.front() + ": '" + v + "' is not a number");
+  if (end == v.c_str() || *end)
+    throw Error("option " + names.front() + ": '" + v + "' is not a number");
   return x;
 }
 

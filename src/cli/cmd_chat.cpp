@@ -23,7 +23,9 @@ namespace ug::cli {
 namespace {
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+}
 
 const char* kChatHelp =
     "commands:\n"
@@ -128,7 +130,8 @@ int cmd_chat(int argc, char** argv) {
           const std::string tmp = arg + ".tmp";
           {
             std::ofstream out(tmp);
-            out << session.save().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+            out << session.save().dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
             if (!out) throw Error(arg + ": cannot write");
           }
           std::filesystem::rename(tmp, arg);
@@ -157,7 +160,8 @@ int cmd_chat(int argc, char** argv) {
       auto on_event = [&](const OutputEvent& e) {
         if (e.type == OutputEventType::kThinking) {
           if (!show_thoughts) {
-            if (!collapsed_note) std::fputs(color ? "\x1b[2m[thinking…]\x1b[0m\n" : "[thinking…]\n", stdout);
+            if (!collapsed_note)
+              std::fputs(color ? "\x1b[2m[thinking…]\x1b[0m\n" : "[thinking…]\n", stdout);
             collapsed_note = true;
           } else {
             if (!in_thought && color) std::fputs("\x1b[2m", stdout);
@@ -171,8 +175,10 @@ int cmd_chat(int argc, char** argv) {
           }
           if (e.type == OutputEventType::kContent) std::fputs(e.text.c_str(), stdout);
           if (e.type == OutputEventType::kToolCall) {
-            std::printf("[tool call] %s(%s)\n", e.tool_call.name.c_str(),
-                        e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            std::printf(
+                "[tool call] %s(%s)\n", e.tool_call.name.c_str(),
+                e.tool_call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                    .c_str());
           }
           if (e.type == OutputEventType::kError) {
             std::printf("[malformed tool call: %s] %s\n", e.error.c_str(), e.text.c_str());
@@ -184,7 +190,8 @@ int cmd_chat(int argc, char** argv) {
       if (in_thought && color) std::fputs("\x1b[0m", stdout);
       std::fputs("\n", stdout);
       const double tps = r.stats.generated_tokens / std::max(r.stats.generate_seconds, 1e-9);
-      std::fprintf(stderr, "%s[%d tokens, %.1f tokens/s; prompt %d tokens (%d new), %.1f tokens/s%s]%s\n",
+      std::fprintf(stderr,
+                   "%s[%d tokens, %.1f tokens/s; prompt %d tokens (%d new), %.1f tokens/s%s]%s\n",
                    color ? "\x1b[2m" : "", r.stats.generated_tokens, tps, r.stats.prompt_tokens,
                    r.stats.prompt_evaluated,
                    r.stats.prompt_evaluated / std::max(r.stats.prompt_seconds, 1e-9),

@@ -18,8 +18,8 @@ int cmd_check_oracle(int argc, char** argv) {
         "  --model substitutes FILE for the model each case names.");
     return args.positional().empty() && !args.has("--help") && !args.has("-h") ? 2 : 0;
   }
-  args.reject_unknown({"--model", "-m", "-t", "--threads", "--cache-type", "--cache-type-global", "-v",
-                       "--verbose"});
+  args.reject_unknown({"--model", "-m", "-t", "--threads", "--cache-type", "--cache-type-global",
+                       "-v", "--verbose"});
   OracleOptions o;
   o.model_override = args.get({"--model", "-m"});
   o.n_threads = args.get_int({"-t", "--threads"}, 0);

@@ -12,7 +12,6 @@
 
 namespace ug::cli {
 
-
 int cmd_info(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h"});
   if (args.has("--help") || args.has("-h") || args.positional().size() != 1) {

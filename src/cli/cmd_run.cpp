@@ -48,10 +48,10 @@ int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& 
   }
   ThreadPool pool(threads_from_args(args));
   const LoadedDrafter drafter = drafter_from_args(args, m, pool);
-  gemma4::Decoder decoder(*m.model,
-                          gemma4::DecoderOptions{o.n_ctx, o.n_ubatch, o.cache_type, o.commit_kv,
-                                                 o.global_cache_type},
-                          pool);
+  gemma4::Decoder decoder(
+      *m.model,
+      gemma4::DecoderOptions{o.n_ctx, o.n_ubatch, o.cache_type, o.commit_kv, o.global_cache_type},
+      pool);
   gemma4::Output out;
   ProgressBar bar("prompt");
   decoder.set_progress([&bar](int done, int total) { bar.update(done, total); });

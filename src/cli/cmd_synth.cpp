@@ -32,8 +32,9 @@ int cmd_synth(int argc, char** argv) {
   }
   if (format == "safetensors" &&
       (args.has("--mmproj") || args.has("--bundle") || args.has("--drafter"))) {
-    throw Error("synth: --mmproj/--bundle/--drafter write GGUF (the safetensors folder has the "
-                "text model and both embedders)");
+    throw Error(
+        "synth: --mmproj/--bundle/--drafter write GGUF (the safetensors folder has the "
+        "text model and both embedders)");
   }
   gemma4::SynthOptions o;
   o.shape = args.get({"--shape"}, "tiny");
@@ -55,7 +56,7 @@ int cmd_synth(int argc, char** argv) {
     gemma4::write_synthetic_model(o, out);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const char* what = o.drafter ? ", drafter"
+  const char* what = o.drafter                                                ? ", drafter"
                      : o.content == gemma4::SynthOptions::Content::kProjector ? ", projector"
                      : o.content == gemma4::SynthOptions::Content::kBundle    ? ", with projector"
                                                                               : "";

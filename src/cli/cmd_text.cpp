@@ -1,9 +1,9 @@
 // Debugging commands: template rendering, tokenize, detokenize.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <filesystem>
 
 #include "format/gguf.h"
 
@@ -20,7 +20,8 @@ std::vector<int32_t> parse_id_list(const std::string& s);
 namespace {
 // Loads only what text commands need: the tokenizer (from the GGUF metadata or the HF folder).
 std::unique_ptr<Tokenizer> tokenizer_for(const std::string& path) {
-  if (std::filesystem::is_directory(path)) return std::make_unique<Tokenizer>(Tokenizer::from_hf_dir(path));
+  if (std::filesystem::is_directory(path))
+    return std::make_unique<Tokenizer>(Tokenizer::from_hf_dir(path));
   auto f = gguf::File::open(path);
   return std::make_unique<Tokenizer>(Tokenizer::from_gguf(*f));
 }
@@ -32,7 +33,8 @@ int cmd_template(int argc, char** argv) {
     std::puts(
         "usage: unigemma template -m MODEL --conversation FILE.json [--chat-template FILE]\n"
         "  FILE.json: {\"messages\": [...], \"tools\": [...], \"add_generation_prompt\": true,\n"
-        "              \"enable_thinking\": false, ...} (all template variables; bos_token is added)");
+        "              \"enable_thinking\": false, ...} (all template variables; bos_token is "
+        "added)");
     return 0;
   }
   args.reject_unknown({"-m", "--model", "--conversation", "--chat-template"});
@@ -70,7 +72,8 @@ int cmd_tokenize(int argc, char** argv) {
   args.reject_unknown({"-m", "--model", "--pieces", "--special", "--bos"});
   if (args.positional().size() != 1) throw Error("tokenize: expected one TEXT argument (or -)");
   std::string text = args.positional()[0];
-  if (text == "-") text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  if (text == "-")
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   auto tok = tokenizer_for(args.get({"-m", "--model"}));
   EncodeOptions o;
   o.parse_special = args.has("--special");
@@ -78,8 +81,10 @@ int cmd_tokenize(int argc, char** argv) {
   const auto ids = tok->encode(text, o);
   for (size_t i = 0; i < ids.size(); ++i) {
     if (args.has("--pieces")) {
-      std::printf("%d\t%s\n", ids[i], nlohmann::json(tok->token_piece(ids[i], true)).dump(
-                                           -1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%d\t%s\n", ids[i],
+                  nlohmann::json(tok->token_piece(ids[i], true))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                      .c_str());
     } else {
       std::printf("%s%d", i ? " " : "", ids[i]);
     }
@@ -91,7 +96,9 @@ int cmd_tokenize(int argc, char** argv) {
 int cmd_detokenize(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h", "--no-special"});
   if (args.has("--help") || args.has("-h")) {
-    std::puts("usage: unigemma detokenize -m MODEL [--no-special] IDS   (e.g. \"2 818 505\" or 2,818,505)");
+    std::puts(
+        "usage: unigemma detokenize -m MODEL [--no-special] IDS   (e.g. \"2 818 505\" or "
+        "2,818,505)");
     return 0;
   }
   args.reject_unknown({"-m", "--model", "--no-special"});

@@ -10,14 +10,16 @@ namespace ug::cli {
 
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label) : label_(std::move(label)), enabled_(isatty(STDERR_FILENO)) {}
+  explicit ProgressBar(std::string label)
+      : label_(std::move(label)), enabled_(isatty(STDERR_FILENO)) {}
   ~ProgressBar() { done(); }
   // Draws done/total; small jobs (one chunk) are not worth a bar.
   void update(int done, int total) {
     if (!enabled_ || total <= 0 || (!drawn_ && done >= total)) return;
     const int width = 30;
     const int fill = int(int64_t(done) * width / total);
-    std::fprintf(stderr, "\r%s [%s%s] %d/%d", label_.c_str(), std::string(size_t(fill), '#').c_str(),
+    std::fprintf(stderr, "\r%s [%s%s] %d/%d", label_.c_str(),
+                 std::string(size_t(fill), '#').c_str(),
                  std::string(size_t(width - fill), ' ').c_str(), done, total);
     std::fflush(stderr);
     drawn_ = true;

@@ -33,7 +33,9 @@ enum class TensorType : uint32_t {
 
 // Name of a raw ggml type number ("Q4_K", "IQ2_XXS", ... or "type#123").
 std::string tensor_type_name(uint32_t raw);
-inline std::string tensor_type_name(TensorType t) { return tensor_type_name(uint32_t(t)); }
+inline std::string tensor_type_name(TensorType t) {
+  return tensor_type_name(uint32_t(t));
+}
 
 // True for F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K.
 bool tensor_type_supported(uint32_t raw);

@@ -17,7 +17,8 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(thread_index) on every participant (the caller is index 0) and returns when all are done.
+  // Runs fn(thread_index) on every participant (the caller is index 0) and returns when all are
+  // done.
   void run(const std::function<void(int thread_index)>& fn);
 
   // Splits [0, n) into contiguous chunks of at least `grain` and runs fn(begin, end) on them.

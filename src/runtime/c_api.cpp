@@ -47,24 +47,32 @@ R guarded(R on_error, F&& f) {
 
 extern "C" {
 
-const char* ug_last_error(void) { return g_last_error.c_str(); }
+const char* ug_last_error(void) {
+  return g_last_error.c_str();
+}
 
 ug_model* ug_model_load(const char* path) {
   return guarded<>(static_cast<ug_model*>(nullptr), [&]() -> ug_model* {
     if (!path) throw ug::Error("ug_model_load: path is NULL");
     auto m = std::make_unique<ug_model>();
     m->model = ug::gemma4::load_model(path);
-    m->tokenizer = std::make_unique<ug::Tokenizer>(
-        std::filesystem::is_directory(path) ? ug::Tokenizer::from_hf_dir(path)
-                                            : ug::Tokenizer::from_gguf(*m->model->gguf));
+    m->tokenizer = std::make_unique<ug::Tokenizer>(std::filesystem::is_directory(path)
+                                                       ? ug::Tokenizer::from_hf_dir(path)
+                                                       : ug::Tokenizer::from_gguf(*m->model->gguf));
     return m.release();
   });
 }
 
-void ug_model_free(ug_model* model) { delete model; }
+void ug_model_free(ug_model* model) {
+  delete model;
+}
 
-int32_t ug_model_n_vocab(const ug_model* model) { return model ? model->model->config.n_vocab : -1; }
-int32_t ug_model_n_embd(const ug_model* model) { return model ? model->model->config.n_embd : -1; }
+int32_t ug_model_n_vocab(const ug_model* model) {
+  return model ? model->model->config.n_vocab : -1;
+}
+int32_t ug_model_n_embd(const ug_model* model) {
+  return model ? model->model->config.n_embd : -1;
+}
 
 int32_t ug_tokenize(const ug_model* model, const char* text, size_t text_len, int add_bos,
                     int parse_special, int32_t* ids, int32_t capacity) {
@@ -111,10 +119,12 @@ ug_context* ug_context_new(const ug_model* model, ug_context_params params) {
     o.n_ctx = params.n_ctx;
     o.n_ubatch = params.n_ubatch;
     if (!ug::parse_tensor_type(params.cache_type ? params.cache_type : "f16", &o.cache_type)) {
-      throw ug::Error(std::string("ug_context_new: unknown cache type '") + params.cache_type + "'");
+      throw ug::Error(std::string("ug_context_new: unknown cache type '") + params.cache_type +
+                      "'");
     }
-    const int threads = params.n_threads > 0 ? params.n_threads
-                                             : int(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = params.n_threads > 0
+                            ? params.n_threads
+                            : int(std::max(1u, std::thread::hardware_concurrency()));
     auto c = std::make_unique<ug_context>();
     c->model = model;
     c->pool = std::make_unique<ug::ThreadPool>(threads);
@@ -123,7 +133,9 @@ ug_context* ug_context_new(const ug_model* model, ug_context_params params) {
   });
 }
 
-void ug_context_free(ug_context* ctx) { delete ctx; }
+void ug_context_free(ug_context* ctx) {
+  delete ctx;
+}
 
 int ug_eval(ug_context* ctx, const int32_t* ids, int32_t n_ids) {
   return guarded<>(-1, [&]() -> int {
@@ -138,7 +150,9 @@ const float* ug_logits(const ug_context* ctx) {
   return ctx && ctx->output.n_rows > 0 ? ctx->output.logits.data() : nullptr;
 }
 
-int32_t ug_n_past(const ug_context* ctx) { return ctx ? ctx->decoder->n_past() : -1; }
+int32_t ug_n_past(const ug_context* ctx) {
+  return ctx ? ctx->decoder->n_past() : -1;
+}
 
 int ug_truncate(ug_context* ctx, int32_t n) {
   return guarded<>(-1, [&]() -> int {

@@ -26,7 +26,7 @@ struct ChatOptions {
   int n_ctx = 4096;
   int n_ubatch = 512;
   TensorType cache_type = TensorType::F16;
-  bool commit_kv = false;  // take the whole KV cache's memory at start-up
+  bool commit_kv = false;                       // take the whole KV cache's memory at start-up
   std::optional<TensorType> global_cache_type;  // full-attention layers; unset: cache_type
   SamplerParams sampling;
   int max_tokens = 1024;  // per reply; the context length also bounds it

@@ -1,9 +1,9 @@
-// `unigemma check-oracle`: runs reference cases from the oracle pack (../shared/oracle) and compares
-// our outputs with the stated tolerances (README-text.md §3.6 for text cases).
+// `unigemma check-oracle`: runs reference cases from the oracle pack (../shared/oracle) and
+// compares our outputs with the stated tolerances (README-text.md §3.6 for text cases).
 #pragma once
 
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "format/tensor_type.h"

@@ -135,11 +135,11 @@ class MtpRunner {
         for (int p = 0; p < N; ++p) {
           for (int g = 0; g < lc.n_kv_head; ++g) {
             const size_t off = size_t(p) * row + size_t(g) * size_t(lc.head_dim);
-            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().k_row(layer, p, g), mine.data(),
-                                    lc.head_dim);
+            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().k_row(layer, p, g),
+                                    mine.data(), lc.head_dim);
             dkv.merge(diff(mine.data(), k.data() + off, mine.size()));
-            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().v_row(layer, p, g), mine.data(),
-                                    lc.head_dim);
+            kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().v_row(layer, p, g),
+                                    mine.data(), lc.head_dim);
             dkv.merge(diff(mine.data(), v.data() + off, mine.size()));
           }
         }

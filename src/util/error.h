@@ -1,6 +1,7 @@
 // One error type for everything the user can get wrong (bad files, bad options, bad requests).
-// The message is one line that names what and where, e.g. "model.gguf: tensor 'blk.3.attn_q.weight':
-// data ends at byte 9000 past end of file (8000 bytes)". Frontends print it and exit with code 2.
+// The message is one line that names what and where, e.g. "model.gguf: tensor
+// 'blk.3.attn_q.weight': data ends at byte 9000 past end of file (8000 bytes)". Frontends print it
+// and exit with code 2.
 #pragma once
 
 #include <stdexcept>

@@ -1,5 +1,6 @@
-// `unigemma chat` driven through a pseudo-terminal like a person would: a prompt, a streamed answer,
-// /think on, Ctrl-C in the middle of an answer, /save, exit. Runs on the tiny real-vocabulary model.
+// `unigemma chat` driven through a pseudo-terminal like a person would: a prompt, a streamed
+// answer, /think on, Ctrl-C in the middle of an answer, /save, exit. Runs on the tiny
+// real-vocabulary model.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
@@ -11,8 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -42,7 +43,9 @@ class PtySession {
     if (master_ >= 0) close(master_);
   }
   bool started() const { return pid_ > 0 && master_ >= 0; }
-  void send(const std::string& s) { ASSERT_EQ(write(master_, s.data(), s.size()), ssize_t(s.size())); }
+  void send(const std::string& s) {
+    ASSERT_EQ(write(master_, s.data(), s.size()), ssize_t(s.size()));
+  }
   // Reads until `needle` appears after position `from` of the transcript, or the timeout.
   bool wait_for(const std::string& needle, size_t from = 0, int timeout_s = 60) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
@@ -85,8 +88,8 @@ TEST(ChatPty, PromptThinkInterruptSaveExit) {
                          ("unigemma-pty-" + std::to_string(getpid()) + ".json");
   std::filesystem::remove(save_path);
   // A long answer budget so that Ctrl-C lands while the model is still writing.
-  PtySession s({ug::test::cli_path(), "chat", "-m", model, "-t", "2", "-n", "100000", "--temp", "0.8",
-                "--seed", "7"});
+  PtySession s({ug::test::cli_path(), "chat", "-m", model, "-t", "2", "-n", "100000", "--temp",
+                "0.8", "--seed", "7"});
   ASSERT_TRUE(s.started());
   ASSERT_TRUE(s.wait_for("> ")) << s.transcript();
 

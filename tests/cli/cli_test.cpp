@@ -278,10 +278,13 @@ TEST(Cli, MemoryPlanAutoContextAndRefusal) {
   EXPECT_EQ(a.code, 0) << a.err;
   EXPECT_NE(a.out.find(" = auto"), std::string::npos) << a.out;
   // Explicit context or auto that cannot fit: refused up front with the plan in the message.
-  expect_bad_input(run("run -m " + model + " -p hi --ctx 4096 --mem-limit 2M"), "not enough memory");
-  expect_bad_input(run("run -m " + model + " -p hi --ctx auto --mem-limit 1M"), "not enough memory");
+  expect_bad_input(run("run -m " + model + " -p hi --ctx 4096 --mem-limit 2M"),
+                   "not enough memory");
+  expect_bad_input(run("run -m " + model + " -p hi --ctx auto --mem-limit 1M"),
+                   "not enough memory");
   expect_bad_input(run("run -m " + model + " -p hi --mem-limit lots"), "memory size 'lots'");
-  RunResult r = run("run -m " + model + " -p hi -n 2 -t 2 --ctx auto --mem-limit 200M --kv-commit on");
+  RunResult r =
+      run("run -m " + model + " -p hi -n 2 -t 2 --ctx auto --mem-limit 200M --kv-commit on");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("memory plan:"), std::string::npos) << r.err;
 }

@@ -1,5 +1,5 @@
-// The attention mask of spec §1.6, checked against a brute-force definition over a prompt with text,
-// an image block longer than the window, and audio.
+// The attention mask of spec §1.6, checked against a brute-force definition over a prompt with
+// text, an image block longer than the window, and audio.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -12,8 +12,8 @@ namespace {
 
 enum Kind { kText, kImage, kAudio };
 
-// Spec §1.6 written literally: allowed = (causal OR same image block) AND (window on sliding layers,
-// symmetric inside a block); full layers causal only; audio never bidirectional.
+// Spec §1.6 written literally: allowed = (causal OR same image block) AND (window on sliding
+// layers, symmetric inside a block); full layers causal only; audio never bidirectional.
 bool brute_allowed(bool sliding, int window, const std::vector<Kind>& kind,
                    const std::vector<int>& block, int q, int k) {
   const bool causal = k <= q;
@@ -44,7 +44,8 @@ TEST(AttentionMask, MatchesBruteForceForTextImageAudio) {
   std::vector<int> block_end(size_t(n), -1);
   for (int t = n - 1; t >= 0; --t) {
     if (kind[size_t(t)] != kImage) continue;
-    const bool continues = t + 1 < n && kind[size_t(t + 1)] == kImage && block[size_t(t + 1)] == block[size_t(t)];
+    const bool continues =
+        t + 1 < n && kind[size_t(t + 1)] == kImage && block[size_t(t + 1)] == block[size_t(t)];
     block_end[size_t(t)] = continues ? block_end[size_t(t + 1)] : t;
   }
   int bidirectional_pairs = 0;

@@ -32,14 +32,16 @@ class DecoderOracle : public ::testing::Test {
  protected:
   void SetUp() override {
     oracle_ = test::oracle_dir();
-    if (oracle_.empty()) GTEST_SKIP() << "oracle pack not found (../shared/oracle or UG_ORACLE_DIR); skipping";
+    if (oracle_.empty())
+      GTEST_SKIP() << "oracle pack not found (../shared/oracle or UG_ORACLE_DIR); skipping";
   }
   std::string oracle_;
   ThreadPool pool_{2};
 };
 
 TEST_F(DecoderOracle, F32MatchesReferenceAndLlamaCpp) {
-  auto rec = find_text_case(oracle_, "tiny-a", "f32", "a05");  // 100 tokens, crosses the window often
+  auto rec =
+      find_text_case(oracle_, "tiny-a", "f32", "a05");  // 100 tokens, crosses the window often
   auto model = load_model(oracle_ + "/" + rec["model"].get<std::string>());
   const auto ids = rec["ids"].get<std::vector<int32_t>>();
   const size_t V = rec["n_vocab"].get<size_t>(), n = ids.size();
@@ -81,7 +83,8 @@ TEST_F(DecoderOracle, RollbackRecomputesIdentically) {
   o.cache_type = TensorType::F32;
   Decoder d(*model, o, pool_);
   Output first, again;
-  std::vector<int32_t> head(ids.begin(), ids.begin() + 30), tail(ids.begin() + 30, ids.begin() + 35);
+  std::vector<int32_t> head(ids.begin(), ids.begin() + 30),
+      tail(ids.begin() + 30, ids.begin() + 35);
   d.eval_tokens(head, Outputs::kNone, &first);
   d.eval_tokens(tail, Outputs::kAll, &first);
   d.cache().truncate(30);
@@ -116,7 +119,8 @@ TEST_F(DecoderOracle, HfTwinEqualsGguf) {
   const auto ids = rec["ids"].get<std::vector<int32_t>>();
   const auto a = all_logits(*gguf_model, ids, 512, TensorType::F32, pool_);
   const auto b = all_logits(*hf_model, ids, 512, TensorType::F32, pool_);
-  // Same fp32 weights; the only difference is rope_freqs' 1e30 divisor vs HF's exact zero frequency.
+  // Same fp32 weights; the only difference is rope_freqs' 1e30 divisor vs HF's exact zero
+  // frequency.
   EXPECT_LE(max_abs_diff(a.data(), b.data(), a.size()), 1e-5);
 }
 

@@ -10,14 +10,15 @@ namespace ug::gemma4 {
 namespace {
 
 using test::copy_gguf;
-using test::TensorEdit;
 using test::temp_path;
+using test::TensorEdit;
 
 class ModelLoad : public ::testing::Test {
  protected:
   void SetUp() override {
     oracle_ = test::oracle_dir();
-    if (oracle_.empty()) GTEST_SKIP() << "oracle pack not found (../shared/oracle or UG_ORACLE_DIR); skipping";
+    if (oracle_.empty())
+      GTEST_SKIP() << "oracle pack not found (../shared/oracle or UG_ORACLE_DIR); skipping";
     f32_ = oracle_ + "/models/tiny-a/gemma4-tiny-a-f32.gguf";
   }
   // Expects load_model to throw ug::Error whose message names the file and contains `what`.
@@ -59,19 +60,22 @@ TEST_F(ModelLoad, AllOracleVariants) {
 
 TEST_F(ModelLoad, WrongArchitecture) {
   const auto p = temp_path("arch.gguf");
-  copy_gguf(f32_, p, [](gguf::Writer& w) { w.set_string("general.architecture", "llama"); }, nullptr);
+  copy_gguf(
+      f32_, p, [](gguf::Writer& w) { w.set_string("general.architecture", "llama"); }, nullptr);
   expect_error(p, "general.architecture");
 }
 
 TEST_F(ModelLoad, UnsupportedVariantsNameTheFeature) {
   const auto p = temp_path("ple.gguf");
-  copy_gguf(f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.embedding_length_per_layer_input", 256); },
-            nullptr);
+  copy_gguf(
+      f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.embedding_length_per_layer_input", 256); },
+      nullptr);
   expect_error(p, "per-layer embeddings");
-  copy_gguf(f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.attention.shared_kv_layers", 2); },
-            nullptr);
+  copy_gguf(
+      f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.attention.shared_kv_layers", 2); }, nullptr);
   expect_error(p, "KV sharing");
-  copy_gguf(f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.expert_count", 128); }, nullptr);
+  copy_gguf(
+      f32_, p, [](gguf::Writer& w) { w.set_u32("gemma4.expert_count", 128); }, nullptr);
   expect_error(p, "mixture-of-experts");
 }
 

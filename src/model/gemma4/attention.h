@@ -1,7 +1,8 @@
 // Scaled-dot-product attention of one layer's queries against its KV cache, with Gemma 4's masks
 // (spec §1.6): causal; sliding layers see only keys with |q - k| < window; on sliding layers the
 // positions of one bidirectional block (an image or video frame) also see each other's future
-// positions, clamped to the window. Full layers stay causal. Scale is 1.0 (QK-norm does the scaling).
+// positions, clamped to the window. Full layers stay causal. Scale is 1.0 (QK-norm does the
+// scaling).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,8 @@
 
 namespace ug::gemma4 {
 
-// Key range [first, last] (inclusive) a query at `pos` may attend to. `block_end` is the position of
-// the last token of the query's bidirectional block, or -1 when the query is not in one.
+// Key range [first, last] (inclusive) a query at `pos` may attend to. `block_end` is the position
+// of the last token of the query's bidirectional block, or -1 when the query is not in one.
 struct KeyRange {
   int first;
   int last;

@@ -1,4 +1,5 @@
-// Gemma 4 text-decoder hyperparameters, read from the model file (nothing size-specific is hard-coded).
+// Gemma 4 text-decoder hyperparameters, read from the model file (nothing size-specific is
+// hard-coded).
 #pragma once
 
 #include <cstdint>
@@ -15,9 +16,9 @@ struct LayerConfig {
   int n_kv_head = 0;
   int head_dim = 0;
   int n_ff = 0;
-  bool has_v = true;     // false on K=V (attention_k_eq_v) full layers: V is the raw K projection
+  bool has_v = true;  // false on K=V (attention_k_eq_v) full layers: V is the raw K projection
   float rope_base = 0;
-  int rope_dims = 0;     // rotated dims (NeoX halves over rope_dims); == head_dim on Gemma 4
+  int rope_dims = 0;  // rotated dims (NeoX halves over rope_dims); == head_dim on Gemma 4
   bool rope_freq_factors = false;  // full layers divide frequencies by rope_freqs.weight
 };
 

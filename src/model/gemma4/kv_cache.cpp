@@ -23,7 +23,8 @@ KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type,
   for (TensorType t : {type, global_type}) {
     if (t != TensorType::F32 && t != TensorType::F16 && t != TensorType::BF16 &&
         t != TensorType::Q8_0) {
-      throw Error("KV cache type " + tensor_type_name(t) + " is not supported (f32, f16, bf16, q8_0)");
+      throw Error("KV cache type " + tensor_type_name(t) +
+                  " is not supported (f32, f16, bf16, q8_0)");
     }
   }
   if (n_ctx <= 0) throw Error("context length " + std::to_string(n_ctx) + " must be > 0");
@@ -41,16 +42,17 @@ KvCache::KvCache(const Config& config, int n_ctx, int n_ubatch, TensorType type,
     l.head_bytes = type_row_bytes(l.type, lc.head_dim);
     l.pos_bytes = l.head_bytes * lc.n_kv_head;
     const size_t bytes = size_t(l.pos_bytes) * size_t(l.capacity);
-    // Anonymous private mapping: pages are committed on first write, so an unused tail costs nothing.
-    void* k = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    // Anonymous private mapping: pages are committed on first write, so an unused tail costs
+    // nothing.
+    void* k = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (k == MAP_FAILED) {
       throw Error("KV cache: cannot reserve " + std::to_string(bytes) + " bytes for layer " +
                   std::to_string(i) + ": " + std::strerror(errno));
     }
     mappings_.emplace_back(k, bytes);
-    void* v = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* v = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (v == MAP_FAILED) {
       throw Error("KV cache: cannot reserve " + std::to_string(bytes) + " bytes for layer " +
                   std::to_string(i) + ": " + std::strerror(errno));

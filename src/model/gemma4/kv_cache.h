@@ -16,7 +16,7 @@ namespace ug::gemma4 {
 struct KvLayer {
   bool sliding = false;
   TensorType type = TensorType::F16;  // storage of this layer's rows
-  int capacity = 0;       // positions held (ring size for sliding layers)
+  int capacity = 0;                   // positions held (ring size for sliding layers)
   int n_kv_head = 0;
   int head_dim = 0;
   int64_t head_bytes = 0;  // bytes of one head's row in the cache type

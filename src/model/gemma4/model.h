@@ -1,6 +1,6 @@
 // Gemma 4 text model: configuration plus weight views, loaded from a GGUF file or a Hugging Face
-// safetensors folder. Matrices stay in the file's mapping (zero-copy); small vectors (norms, scales,
-// RoPE frequencies) are converted to fp32 at load.
+// safetensors folder. Matrices stay in the file's mapping (zero-copy); small vectors (norms,
+// scales, RoPE frequencies) are converted to fp32 at load.
 #pragma once
 
 #include <memory>
@@ -47,9 +47,9 @@ struct Model {
   std::vector<std::vector<uint8_t>> owned;  // realigned copies of unaligned safetensors data
 };
 
-// Loads `path`: a .gguf file or a folder with config.json + *.safetensors. Throws ug::Error naming the
-// file and field for anything wrong (wrong architecture, unsupported variant, missing tensor, shape or
-// type mismatch, unsupported tensor type).
+// Loads `path`: a .gguf file or a folder with config.json + *.safetensors. Throws ug::Error naming
+// the file and field for anything wrong (wrong architecture, unsupported variant, missing tensor,
+// shape or type mismatch, unsupported tensor type).
 std::unique_ptr<Model> load_model(const std::string& path);
 
 // Builds the config from an open GGUF file (architecture "gemma4"). Exposed for `unigemma info`.

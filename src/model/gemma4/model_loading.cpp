@@ -69,16 +69,18 @@ void validate_config(const Config& c, const std::string& source) {
     const std::string where = source + ": layer " + std::to_string(i) + ": ";
     if (l.n_head <= 0 || l.n_kv_head <= 0 || l.n_head % l.n_kv_head != 0 || l.n_head > 1024) {
       throw Error(where + "head counts " + std::to_string(l.n_head) + "/" +
-                  std::to_string(l.n_kv_head) + " are invalid (q heads must be a multiple of KV heads)");
+                  std::to_string(l.n_kv_head) +
+                  " are invalid (q heads must be a multiple of KV heads)");
     }
     if (l.head_dim <= 0 || l.head_dim % 32 != 0 || l.head_dim > 4096) {
       throw Error(where + "head dim " + std::to_string(l.head_dim) +
                   " is invalid (must be a positive multiple of 32)");
     }
     if (l.rope_dims != l.head_dim) {
-      throw Error(where + "rope dimension count " + std::to_string(l.rope_dims) +
-                  " differs from head dim " + std::to_string(l.head_dim) +
-                  " (Gemma 4 rotates whole heads; partial rotation is expressed by frequency factors)");
+      throw Error(
+          where + "rope dimension count " + std::to_string(l.rope_dims) +
+          " differs from head dim " + std::to_string(l.head_dim) +
+          " (Gemma 4 rotates whole heads; partial rotation is expressed by frequency factors)");
     }
     if (l.n_ff <= 0 || l.n_ff > (1 << 20)) {
       throw Error(where + "feed-forward length " + std::to_string(l.n_ff) + " is invalid");
@@ -152,8 +154,8 @@ void fill_weights(Model& model, const TensorLookup& lookup, const WeightNames& n
     w.ffn_norm = vec(LayerTensor::kFfnNorm, c.n_embd);
     w.post_ffw_norm = vec(LayerTensor::kPostFfwNorm, c.n_embd);
     w.output_scale = vec(LayerTensor::kOutputScale, 1)[0];
-    for (const kernels::Matrix* m : {&w.attn_q, &w.attn_k, &w.attn_v, &w.attn_output, &w.ffn_gate,
-                                     &w.ffn_up, &w.ffn_down}) {
+    for (const kernels::Matrix* m :
+         {&w.attn_q, &w.attn_k, &w.attn_v, &w.attn_output, &w.ffn_gate, &w.ffn_up, &w.ffn_down}) {
       if (m->data) model.weight_bytes += uint64_t(m->row_bytes) * uint64_t(m->rows);
     }
   }
