@@ -18,7 +18,8 @@ TEST(BatchDecoder, RowsMatchSingleSequenceDecodeExactly) {
   UG_REQUIRE_ORACLE(oracle);
   auto model = load_model(oracle + "/models/tiny-rv/gemma4-tiny-rv-f16.gguf");
   ThreadPool pool(2);
-  const DecoderOptions opts{256, 32, TensorType::F16};
+  // Sliding layers in f16, the global layer in q8_0: each layer must be written in its own type.
+  const DecoderOptions opts{256, 32, TensorType::F16, false, TensorType::Q8_0};
   const int n_seq = 5;
   // Different prompt lengths, so the sequences sit at different positions (some past the
   // sliding window of 16).

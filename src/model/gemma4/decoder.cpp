@@ -380,8 +380,8 @@ void BatchDecoder::layer_forward(int il, const std::vector<KvCache*>& caches) {
       kernels::rms_norm(kh, w.attn_k_norm.data(), kh, hd, eps);
       rope(kh, hd, cs);
       kernels::rms_norm(vh, nullptr, vh, hd, eps);
-      kernels::quantize_row(cache.type(), kh, cache.k_row(il, pos, g), hd);
-      kernels::quantize_row(cache.type(), vh, cache.v_row(il, pos, g), hd);
+      kernels::quantize_row(cache.layer(il).type, kh, cache.k_row(il, pos, g), hd);
+      kernels::quantize_row(cache.layer(il).type, vh, cache.v_row(il, pos, g), hd);
     }
     attend(cache, il, lc, c.sliding_window, s.q.data() + t * q_dim, pos, 1, nullptr,
            s.attn.data() + t * q_dim, pool_);

@@ -185,6 +185,33 @@ struct DrafterShape {
 constexpr DrafterShape kDrafter12B = {1024, 4, 16, 8192, "synthetic Gemma 4 12B assistant"};
 constexpr DrafterShape kDrafterTiny = {128, 4, 4, 512, "synthetic Gemma 4 tiny assistant"};
 
+// Random matrices and fixed vectors for a GGUF writer. Every matrix draws from its own stream, so
+// a file does not depend on the order tensors are written in.
+struct RandomTensors {
+  RandomTensors(gguf::Writer& writer, uint64_t seed) : w(writer), seed(seed), small(seed) {}
+  void matrix(const std::string& name, TensorType type, int64_t cols, int64_t rows, float sigma) {
+    const uint64_t s = seed * 1000003ull + (++stream);
+    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, s](uint8_t* out, uint64_t n) {
+      Rng rng(s);
+      fill_random(type, cols, out, n, sigma, rng);
+    });
+  }
+  void vector(const std::string& name, std::vector<float> values) {
+    auto data = std::make_shared<std::vector<float>>(std::move(values));
+    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
+                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
+  }
+  std::vector<float> norm_weights(int n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
+    return v;
+  }
+  gguf::Writer& w;
+  uint64_t seed;
+  uint64_t stream = 0;
+  Rng small;  // norms and scalars
+};
+
 const Shape& shape_named(const std::string& name) {
   if (name == "12b") return kShape12B;
   if (name == "tiny") return kShapeTiny;
@@ -208,27 +235,14 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
   const bool projector = o.content != SynthOptions::Content::kText;
 
   gguf::Writer w;
-  // Every tensor draws from its own stream so the file does not depend on write order.
-  uint64_t stream = 0;
-  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
-                    float sigma) {
-    const uint64_t seed = o.seed * 1000003ull + (++stream);
-    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
-      Rng rng(seed);
-      fill_random(type, cols, out, n, sigma, rng);
-    });
+  RandomTensors r(w, o.seed);
+  auto matrix = [&r](const std::string& name, TensorType type, int64_t cols, int64_t rows,
+                     float sigma) { r.matrix(name, type, cols, rows, sigma); };
+  auto vector = [&r](const std::string& name, std::vector<float> v) {
+    r.vector(name, std::move(v));
   };
-  auto vector = [&](const std::string& name, std::vector<float> values) {
-    auto data = std::make_shared<std::vector<float>>(std::move(values));
-    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
-                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
-  };
-  Rng small(o.seed);
-  auto norm_weights = [&](int n, float scale) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
-    return v;
-  };
+  auto norm_weights = [&r](int n, float scale) { return r.norm_weights(n, scale); };
+  Rng& small = r.small;
   auto biases = [&](int n, float scale) {
     std::vector<float> v(static_cast<size_t>(n));
     for (auto& x : v) x = scale * small.normal();
@@ -274,7 +288,7 @@ void write_synthetic_model(const SynthOptions& o, const std::string& path) {
     vector("v.patch_norm.2.weight", norm_weights(n_mm, 1.0f));
     vector("v.patch_norm.2.bias", biases(n_mm, 0.02f));
     {
-      const uint64_t seed = o.seed * 1000003ull + (++stream);
+      const uint64_t seed = o.seed * 1000003ull + (++r.stream);
       w.add_tensor("v.position_embd.weight", TensorType::F32, {n_mm, n_pos, 2},
                    [seed](uint8_t* out, uint64_t n) {
                      Rng rng(seed);
@@ -633,26 +647,14 @@ void write_synthetic_drafter(const SynthOptions& o, const std::string& path) {
   w.set_f32(a + "rope.freq_base", 1e6f);
   w.set_f32(a + "rope.freq_base_swa", 1e4f);
 
-  uint64_t stream = 0;
-  auto matrix = [&](const std::string& name, TensorType type, int64_t cols, int64_t rows,
-                    float sigma) {
-    const uint64_t seed = (o.seed ^ 0xD3AF7ull) * 1000003ull + (++stream);
-    w.add_tensor(name, type, {cols, rows}, [type, cols, sigma, seed](uint8_t* out, uint64_t n) {
-      Rng rng(seed);
-      fill_random(type, cols, out, n, sigma, rng);
-    });
+  RandomTensors r(w, o.seed ^ 0xD3AF7ull);
+  auto matrix = [&r](const std::string& name, TensorType type, int64_t cols, int64_t rows,
+                     float sigma) { r.matrix(name, type, cols, rows, sigma); };
+  auto vector = [&r](const std::string& name, std::vector<float> v) {
+    r.vector(name, std::move(v));
   };
-  auto vector = [&](const std::string& name, std::vector<float> values) {
-    auto data = std::make_shared<std::vector<float>>(std::move(values));
-    w.add_tensor(name, TensorType::F32, {int64_t(data->size())},
-                 [data](uint8_t* out, uint64_t n) { std::memcpy(out, data->data(), n); });
-  };
-  Rng small(o.seed ^ 0xD3AF7ull);
-  auto norm_weights = [&](int n, float scale) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = (1.0f + 0.1f * small.normal()) * scale;
-    return v;
-  };
+  auto norm_weights = [&r](int n, float scale) { return r.norm_weights(n, scale); };
+  Rng& small = r.small;
   const float fan = 1.0f / std::sqrt(float(d.n_embd));
   matrix("token_embd.weight", embd_type, d.n_embd, s.n_vocab, fan);
   vector("output_norm.weight", norm_weights(d.n_embd, 1.0f));
