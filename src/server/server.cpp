@@ -509,7 +509,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     const std::string s = ollama ? dump(j) + "\n" : "data: " + dump(j) + "\n\n";
     return sink.write(s.data(), s.size());
   };
-  auto provider = [=, this](size_t, httplib::DataSink& sink) -> bool {
+  auto provider = [=](size_t, httplib::DataSink& sink) -> bool {
     auto chunk = [&](ordered_json delta, const ordered_json& reason) {
       if (flavor == ApiFlavor::kOpenAIChat) {
         return ordered_json{{"id", id},
