@@ -19,6 +19,7 @@
 #include "runtime/generate.h"
 #include "runtime/oracle_check_mm.h"
 #include "runtime/oracle_check_mtp.h"
+#include "runtime/oracle_files.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -28,35 +29,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-struct Diff {
-  double max_abs = 0;
-  double mean_abs = 0;
-};
-
-Diff diff(const float* a, const float* b, size_t n) {
-  Diff d;
-  double sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::fabs(double(a[i]) - double(b[i]));
-    d.max_abs = std::max(d.max_abs, std::isnan(e) ? INFINITY : e);
-    sum += e;
-  }
-  d.mean_abs = n ? sum / double(n) : 0;
-  return d;
-}
-
-std::vector<float> read_f32(const fs::path& p, size_t expected) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string() + ": cannot open reference file");
-  std::vector<float> v(expected);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(expected * sizeof(float)));
-  if (size_t(in.gcount()) != expected * sizeof(float)) {
-    throw Error(p.string() + ": reference file has fewer than " + std::to_string(expected) +
-                " floats");
-  }
-  return v;
-}
 
 // Tier B limits against llama.cpp, by weight format (README-text.md §3.6).
 std::pair<double, double> llamacpp_tolerance(const std::string& variant) {
@@ -187,8 +159,8 @@ class TextCaseRunner {
     char buf[256];
     // Tier A: the exact float32 reference on this file's dequantized weights.
     if (files.contains("ref_last")) {
-      const auto ref = read_f32(root / files["ref_last"].get<std::string>(), V);
-      const Diff d = diff(last, ref.data(), V);
+      const auto ref = read_reference_f32(root / files["ref_last"].get<std::string>(), V);
+      const OracleDiff d = oracle_diff(last, ref.data(), V);
       const bool pass = d.max_abs <= kRefMax && d.mean_abs <= kRefMean;
       ok = ok && pass;
       std::snprintf(buf, sizeof buf, " ref max %.2e mean %.2e (<= %.2g/%.2g)%s", d.max_abs,
@@ -197,14 +169,14 @@ class TextCaseRunner {
     }
     // Tier B: llama.cpp (last position, and every position where available).
     const auto [lc_max, lc_mean] = llamacpp_tolerance(variant);
-    Diff lc_worst;
+    OracleDiff lc_worst;
     if (files.contains("lc_last")) {
-      const auto lc = read_f32(root / files["lc_last"].get<std::string>(), V);
-      lc_worst = diff(last, lc.data(), V);
+      const auto lc = read_reference_f32(root / files["lc_last"].get<std::string>(), V);
+      lc_worst = oracle_diff(last, lc.data(), V);
     }
     if (files.contains("lc_all")) {
-      const auto lc = read_f32(root / files["lc_all"].get<std::string>(), V * n);
-      const Diff d = diff(all.logits.data(), lc.data(), V * n);
+      const auto lc = read_reference_f32(root / files["lc_all"].get<std::string>(), V * n);
+      const OracleDiff d = oracle_diff(all.logits.data(), lc.data(), V * n);
       lc_worst.max_abs = std::max(lc_worst.max_abs, d.max_abs);
       lc_worst.mean_abs = std::max(lc_worst.mean_abs, d.mean_abs);
     }

@@ -17,6 +17,7 @@
 #include "model/gemma4/decoder.h"
 #include "model/gemma4/projector.h"
 #include "runtime/multimodal.h"
+#include "runtime/oracle_files.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -38,29 +39,9 @@ json read_json(const fs::path& p) {
   return j;
 }
 
+// The multimodal pack's reference files hold exactly the expected values.
 std::vector<float> read_f32(const fs::path& p, size_t expected) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string() + ": cannot open");
-  std::vector<float> v(expected);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(expected * 4));
-  if (size_t(in.gcount()) != expected * 4 || in.peek() != EOF) {
-    throw Error(p.string() + ": expected " + std::to_string(expected) + " float32 values");
-  }
-  return v;
-}
-
-struct Diff {
-  double max_abs = 0, mean_abs = 0;
-};
-Diff diff(const float* a, const float* b, size_t n) {
-  Diff d;
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::fabs(double(a[i]) - double(b[i]));
-    d.max_abs = std::max(d.max_abs, e);
-    d.mean_abs += e;
-  }
-  if (n) d.mean_abs /= double(n);
-  return d;
+  return read_reference_f32(p, expected, /*exact=*/true);
 }
 
 fs::path root_of(const fs::path& file) {
@@ -188,7 +169,7 @@ class Runner {
       }
       const auto ref =
           read_f32(vision_dir / c.at("embd_numpy_f32").get<std::string>(), size_t(n) * n_embd);
-      const Diff d = diff(m.rows.data(), ref.data(), ref.size());
+      const OracleDiff d = oracle_diff(m.rows.data(), ref.data(), ref.size());
       const bool ok = d.max_abs <= 5e-4 && d.mean_abs <= 1e-5;
       char buf[200];
       std::snprintf(buf, sizeof buf, "%d tokens, max %.2e mean %.2e (<= 5e-4/1e-5)%s", n, d.max_abs,
@@ -268,7 +249,7 @@ class Runner {
           ok = false;
           detail += " | embedder: " + std::to_string(m.n_tokens) + " tokens FAIL";
         } else {
-          const Diff d = diff(m.rows.data(), ref.data(), ref.size());
+          const OracleDiff d = oracle_diff(m.rows.data(), ref.data(), ref.size());
           const bool e_ok = d.max_abs <= 1e-5;
           ok = ok && e_ok;
           std::snprintf(buf, sizeof buf, " | embedder %d tokens max %.2e (<= 1e-5)%s", m.n_tokens,
@@ -390,7 +371,7 @@ class Runner {
       const size_t n = ids.size();
       const float* last = out.logits.data() + (n - 1) * V;
       const auto ref = read_f32(case_dir / "logits_last_hf_f32.bin", V);
-      const Diff d = diff(last, ref.data(), V);
+      const OracleDiff d = oracle_diff(last, ref.data(), V);
       const int mine_arg = int(std::max_element(last, last + V) - last);
       const int ref_arg = int(std::max_element(ref.begin(), ref.end()) - ref.begin());
       bool ok = assembly_ok && d.max_abs <= 5e-3 && d.mean_abs <= 1e-3 && mine_arg == ref_arg;
@@ -403,7 +384,7 @@ class Runner {
       if (fs::exists(case_dir / "hidden_final_norm_hf_f32.bin") &&
           out.hidden.size() == n * size_t(E)) {
         const auto h = read_f32(case_dir / "hidden_final_norm_hf_f32.bin", n * size_t(E));
-        const Diff dh = diff(out.hidden.data(), h.data(), h.size());
+        const OracleDiff dh = oracle_diff(out.hidden.data(), h.data(), h.size());
         const bool h_ok = dh.max_abs <= 5e-3;
         ok = ok && h_ok;
         std::snprintf(buf, sizeof buf, " | hidden max %.2e (<= 5e-3)%s", dh.max_abs,

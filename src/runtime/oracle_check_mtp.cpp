@@ -16,6 +16,7 @@
 #include "model/gemma4/decoder.h"
 #include "model/gemma4/drafter.h"
 #include "runtime/generate.h"
+#include "runtime/oracle_files.h"
 #include "runtime/sampler.h"
 #include "runtime/speculative.h"
 #include "util/error.h"
@@ -26,39 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-struct Diff {
-  double max_abs = 0;
-  double mean_abs = 0;
-  void merge(const Diff& o) {
-    max_abs = std::max(max_abs, o.max_abs);
-    mean_abs = std::max(mean_abs, o.mean_abs);
-  }
-};
-
-Diff diff(const float* a, const float* b, size_t n) {
-  Diff d;
-  double sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::fabs(double(a[i]) - double(b[i]));
-    d.max_abs = std::max(d.max_abs, std::isnan(e) ? INFINITY : e);
-    sum += e;
-  }
-  d.mean_abs = n ? sum / double(n) : 0;
-  return d;
-}
-
-std::vector<float> read_f32(const fs::path& p, size_t expected) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(p.string() + ": cannot open reference file");
-  std::vector<float> v(expected);
-  in.read(reinterpret_cast<char*>(v.data()), std::streamsize(expected * sizeof(float)));
-  if (size_t(in.gcount()) != expected * sizeof(float)) {
-    throw Error(p.string() + ": reference file has fewer than " + std::to_string(expected) +
-                " floats");
-  }
-  return v;
-}
 
 // Case files name models relative to the folder above the oracle root ("shared/oracle/...").
 fs::path resolve_model(const fs::path& oracle_root, const std::string& rel) {
@@ -118,29 +86,32 @@ class MtpRunner {
     const float* last_logits = all.logits.data() + size_t(N - 1) * V;
     const float* last_hidden = all.hidden.data() + size_t(N - 1) * HT;
     {
-      const Diff dl = diff(last_logits, read_f32(dir / "target_logits_last.f32.bin", V).data(), V);
-      Diff dh = diff(last_hidden, read_f32(dir / "target_h_last.f32.bin", HT).data(), HT);
-      dh.merge(diff(all.hidden.data(),
-                    read_f32(dir / "target_h_nextn.f32.bin", HT * size_t(N)).data(),
-                    HT * size_t(N)));
-      Diff dkv;
+      const OracleDiff dl = oracle_diff(
+          last_logits, read_reference_f32(dir / "target_logits_last.f32.bin", V).data(), V);
+      OracleDiff dh = oracle_diff(last_hidden,
+                                  read_reference_f32(dir / "target_h_last.f32.bin", HT).data(), HT);
+      dh.merge(
+          oracle_diff(all.hidden.data(),
+                      read_reference_f32(dir / "target_h_nextn.f32.bin", HT * size_t(N)).data(),
+                      HT * size_t(N)));
+      OracleDiff dkv;
       for (int layer : {tc.last_sliding_layer(), tc.last_full_layer()}) {
         const gemma4::LayerConfig& lc = tc.layers[size_t(layer)];
         const size_t row = size_t(lc.n_kv_head) * size_t(lc.head_dim);
-        const auto k = read_f32(dir / ("target_Kcur_pos_" + std::to_string(layer) + ".f32.bin"),
-                                row * size_t(N));
-        const auto v = read_f32(dir / ("target_Vcur_normed_" + std::to_string(layer) + ".f32.bin"),
-                                row * size_t(N));
+        const auto k = read_reference_f32(
+            dir / ("target_Kcur_pos_" + std::to_string(layer) + ".f32.bin"), row * size_t(N));
+        const auto v = read_reference_f32(
+            dir / ("target_Vcur_normed_" + std::to_string(layer) + ".f32.bin"), row * size_t(N));
         std::vector<float> mine(size_t(lc.head_dim));
         for (int p = 0; p < N; ++p) {
           for (int g = 0; g < lc.n_kv_head; ++g) {
             const size_t off = size_t(p) * row + size_t(g) * size_t(lc.head_dim);
             kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().k_row(layer, p, g),
                                     mine.data(), lc.head_dim);
-            dkv.merge(diff(mine.data(), k.data() + off, mine.size()));
+            dkv.merge(oracle_diff(mine.data(), k.data() + off, mine.size()));
             kernels::dequantize_row(dec.cache().layer(layer).type, dec.cache().v_row(layer, p, g),
                                     mine.data(), lc.head_dim);
-            dkv.merge(diff(mine.data(), v.data() + off, mine.size()));
+            dkv.merge(oracle_diff(mine.data(), v.data() + off, mine.size()));
           }
         }
       }
@@ -159,10 +130,10 @@ class MtpRunner {
       for (int layer : {tc.last_sliding_layer(), tc.last_full_layer()}) {
         const gemma4::LayerConfig& lc = tc.layers[size_t(layer)];
         const size_t row = size_t(lc.n_kv_head) * size_t(lc.head_dim);
-        const auto k = read_f32(dir / ("target_Kcur_pos_" + std::to_string(layer) + ".f32.bin"),
-                                row * size_t(N));
-        const auto v = read_f32(dir / ("target_Vcur_normed_" + std::to_string(layer) + ".f32.bin"),
-                                row * size_t(N));
+        const auto k = read_reference_f32(
+            dir / ("target_Kcur_pos_" + std::to_string(layer) + ".f32.bin"), row * size_t(N));
+        const auto v = read_reference_f32(
+            dir / ("target_Vcur_normed_" + std::to_string(layer) + ".f32.bin"), row * size_t(N));
         for (int p = 0; p < N; ++p) {
           for (int g = 0; g < lc.n_kv_head; ++g) {
             const size_t off = size_t(p) * row + size_t(g) * size_t(lc.head_dim);
@@ -174,15 +145,17 @@ class MtpRunner {
         }
       }
       cache.set_n_past(N);
-      Diff dl, dh;
+      OracleDiff dl, dh;
       int argmax_ok = 0;
       for (const json& s : steps) {
         const std::string pre = "step" + std::to_string(s.at("step").get<int>()) + "_";
-        const auto xh = read_f32(dir / (pre + "inp_xh.f32.bin"), 2 * HT);
+        const auto xh = read_reference_f32(dir / (pre + "inp_xh.f32.bin"), 2 * HT);
         drafter.step(cache, s.at("position").get<int>(), s.at("input_token").get<int32_t>(),
                      xh.data() + HT, logits.data(), h_next.data());
-        dl.merge(diff(logits.data(), read_f32(dir / (pre + "result_output.f32.bin"), V).data(), V));
-        dh.merge(diff(h_next.data(), read_f32(dir / (pre + "h_nextn.f32.bin"), HT).data(), HT));
+        dl.merge(oracle_diff(
+            logits.data(), read_reference_f32(dir / (pre + "result_output.f32.bin"), V).data(), V));
+        dh.merge(oracle_diff(h_next.data(),
+                             read_reference_f32(dir / (pre + "h_nextn.f32.bin"), HT).data(), HT));
         argmax_ok += int(std::max_element(logits.begin(), logits.end()) - logits.begin()) ==
                      s.at("argmax").get<int>();
       }
@@ -194,15 +167,17 @@ class MtpRunner {
 
     // 3. End-to-end: own prefill, own t and h, own chain, all at p = N.
     {
-      Diff dl, dh;
+      OracleDiff dl, dh;
       std::vector<int32_t> drafts;
       int32_t x = greedy_pick(last_logits, int(V), suppress);
       std::vector<float> h(last_hidden, last_hidden + HT);
       for (const json& s : steps) {
         const std::string pre = "step" + std::to_string(s.at("step").get<int>()) + "_";
         drafter.step(dec.cache(), N, x, h.data(), logits.data(), h_next.data());
-        dl.merge(diff(logits.data(), read_f32(dir / (pre + "result_output.f32.bin"), V).data(), V));
-        dh.merge(diff(h_next.data(), read_f32(dir / (pre + "h_nextn.f32.bin"), HT).data(), HT));
+        dl.merge(oracle_diff(
+            logits.data(), read_reference_f32(dir / (pre + "result_output.f32.bin"), V).data(), V));
+        dh.merge(oracle_diff(h_next.data(),
+                             read_reference_f32(dir / (pre + "h_nextn.f32.bin"), HT).data(), HT));
         x = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         drafts.push_back(x);
         h = h_next;
