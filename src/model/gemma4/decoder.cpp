@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "model/gemma4/attention.h"
+#include "model/gemma4/rope.h"
 #include "util/error.h"
 
 namespace ug::gemma4 {
@@ -22,32 +23,6 @@ struct Decoder::Scratch {
   std::vector<float> up;    // [n][n_ff]
   std::vector<float> rope;  // [n][head_dim/2][cos, sin] for the current layer's RoPE
 };
-
-namespace {
-
-// cos/sin of pos * inv_freq[j] for each pair j (fp32, as the reference computes them).
-void rope_table(int pos, const std::vector<float>& inv_freq, float* cs) {
-  for (size_t j = 0; j < inv_freq.size(); ++j) {
-    const float theta = float(pos) * inv_freq[j];
-    cs[2 * j] = std::cos(theta);
-    cs[2 * j + 1] = std::sin(theta);
-  }
-}
-
-// NeoX RoPE: pair (j, j + D/2) rotated by the angle in cs[j].
-void rope(float* x, int head_dim, const float* cs) {
-  const int half = head_dim / 2;
-  for (int j = 0; j < half; ++j) {
-    const float c = cs[2 * j];
-    const float s = cs[2 * j + 1];
-    const float x0 = x[j];
-    const float x1 = x[j + half];
-    x[j] = x0 * c - x1 * s;
-    x[j + half] = x0 * s + x1 * c;
-  }
-}
-
-}  // namespace
 
 Decoder::Decoder(const Model& model, const DecoderOptions& options, ThreadPool& pool)
     : model_(model),

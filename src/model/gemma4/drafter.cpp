@@ -13,6 +13,7 @@
 #include "format/safetensors.h"
 #include "model/gemma4/attention.h"
 #include "model/gemma4/model_loading.h"
+#include "model/gemma4/rope.h"
 #include "util/error.h"
 
 namespace ug::gemma4 {
@@ -360,27 +361,6 @@ std::unique_ptr<DrafterModel> load_drafter_safetensors(const std::string& dir) {
                 " but embed_tokens has " + std::to_string(c.n_vocab) + " rows");
   }
   return m;
-}
-
-// cos/sin of pos * inv_freq[j] (fp32, as the decoder computes them).
-void rope_table(int pos, const std::vector<float>& inv_freq, float* cs) {
-  for (size_t j = 0; j < inv_freq.size(); ++j) {
-    const float theta = float(pos) * inv_freq[j];
-    cs[2 * j] = std::cos(theta);
-    cs[2 * j + 1] = std::sin(theta);
-  }
-}
-
-void rope(float* x, int head_dim, const float* cs) {
-  const int half = head_dim / 2;
-  for (int j = 0; j < half; ++j) {
-    const float c = cs[2 * j];
-    const float s = cs[2 * j + 1];
-    const float x0 = x[j];
-    const float x1 = x[j + half];
-    x[j] = x0 * c - x1 * s;
-    x[j + half] = x0 * s + x1 * c;
-  }
 }
 
 }  // namespace
