@@ -199,9 +199,9 @@ ChatOptions chat_options_from_args(const Args& args, const LoadedModel& m) {
   return o;
 }
 
-const std::vector<std::string> kMediaOptions = {"--mmproj",     "--image",        "--audio",
-                                                "--video",      "--image-tokens", "--audio-max",
-                                                "--audio-clip", "--video-audio",  "--video-frames"};
+const std::vector<std::string> kMediaOptions = {
+    "--mmproj",    "--image",      "--audio",       "--video",        "--image-tokens",
+    "--audio-max", "--audio-clip", "--video-audio", "--video-frames", "--video-fps"};
 
 const char* kMediaHelp =
     "  --mmproj FILE           multimodal projector (mmproj GGUF or HF folder); not needed\n"
@@ -216,7 +216,9 @@ const char* kMediaHelp =
     "                          the model's training length)\n"
     "  --audio-max SECONDS     most audio accepted per file or video track (default 300)\n"
     "  --video-audio on|off    use a video's audio track (default on)\n"
-    "  --video-frames N        frames sampled per video, 1..32 (default 32)\n";
+    "  --video-frames N        frames sampled per video, 1..32 (default 32)\n"
+    "  --video-fps F           sample F frames per second of video instead (still at most\n"
+    "                          --video-frames); default: spread --video-frames over the clip\n";
 
 std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m) {
   const std::string path = args.get({"--mmproj"});
@@ -255,6 +257,10 @@ MediaOptions media_options_from_args(const Args& args) {
   o.video_frames = args.get_int({"--video-frames"}, o.video_frames);
   if (o.video_frames < 1 || o.video_frames > 32) {
     throw Error("option --video-frames: expected 1 to 32");
+  }
+  o.video_fps = args.get_double({"--video-fps"}, o.video_fps);
+  if (!(o.video_fps >= 0) || o.video_fps > 1000) {
+    throw Error("option --video-fps: expected 0 to 1000 frames per second");
   }
   return o;
 }

@@ -319,6 +319,9 @@ Video decode(const Input& in, const VideoOptions& options, const VideoLimits& li
     throw Error(name + ": frames per video must be between 1 and " +
                 std::to_string(kVideoMaxFrames));
   }
+  if (!(options.sample_fps >= 0) || options.sample_fps > 1000) {
+    throw Error(name + ": frame sampling rate must be between 0 and 1000 per second");
+  }
   // ---- pass 1: index the video packets, decode the audio track ----
   Demuxer d1;
   open_demuxer(in, d1);
@@ -423,7 +426,9 @@ Video decode(const Input& in, const VideoOptions& options, const VideoLimits& li
     throw Error(name + ": truncated video: the header says " + seconds_text(declared) +
                 " but the data ends at " + seconds_text(indexed));
   }
-  const std::vector<int64_t> indices = sample_frame_indices(video.total_frames, options.max_frames);
+  const std::vector<int64_t> indices = sample_frame_indices(
+      video.total_frames,
+      sample_frame_count(video.total_frames, video.fps, options.sample_fps, options.max_frames));
   std::vector<int64_t> targets;  // pts (or frame ordinals when timestamps are missing)
   for (int64_t i : indices) targets.push_back(missing_ts ? i : pts[size_t(i)]);
 
@@ -530,6 +535,13 @@ std::vector<int64_t> sample_frame_indices(int64_t total, int max_frames) {
     out.push_back(std::min<int64_t>(total - 1, int64_t(double(i) * step)));
   }
   return out;
+}
+
+int sample_frame_count(int64_t total, double video_fps, double sample_fps, int max_frames) {
+  if (!(sample_fps > 0) || !(video_fps > 0) || total <= 0) return max_frames;
+  const double n = double(total) / video_fps * sample_fps;
+  if (!(n < double(max_frames))) return max_frames;
+  return std::max(1, int(n));
 }
 
 std::string format_timestamp(double seconds) {

@@ -30,6 +30,9 @@ struct VideoLimits {
 struct VideoOptions {
   int max_frames = kVideoMaxFrames;  // 1..32; fewer when the clip has fewer frames
   bool audio = true;                 // decode the audio track, when there is one
+  // > 0: sample this many frames per second of video instead (the reference processor's `fps`:
+  // n = int(total / video_fps * sample_fps)), still at most max_frames and at least 1.
+  double sample_fps = 0;
 };
 
 struct VideoFrame {
@@ -49,6 +52,10 @@ struct Video {
 
 // The reference sampler: indices int(i * total / n) for i < n, n = min(max_frames, total).
 std::vector<int64_t> sample_frame_indices(int64_t total, int max_frames);
+// How many frames to sample: max_frames, or with sample_fps > 0 the reference's
+// int(total / video_fps * sample_fps) clamped to 1..max_frames (max_frames when video_fps is
+// unknown).
+int sample_frame_count(int64_t total, double video_fps, double sample_fps, int max_frames);
 // "mm:ss" with integer minutes and seconds, zero-padded (spec §2.5); minutes may exceed 99.
 std::string format_timestamp(double seconds);
 

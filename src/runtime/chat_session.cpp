@@ -66,6 +66,7 @@ void options_to_part(MediaKind kind, const MediaOptions& o, ordered_json& part) 
   }
   if (kind == MediaKind::kVideo) {
     part["video_frames"] = o.video_frames;
+    if (o.video_fps > 0) part["video_fps"] = o.video_fps;
     part["video_audio"] = o.video_audio;
   }
 }
@@ -77,6 +78,7 @@ MediaOptions options_from_part(const ordered_json& part, MediaOptions o) {
   o.image_budget = int(num("image_tokens", o.image_budget));
   o.audio_clip_seconds = num("audio_clip_seconds", o.audio_clip_seconds);
   o.video_frames = int(num("video_frames", o.video_frames));
+  o.video_fps = num("video_fps", 0);
   if (part.contains("video_audio") && part["video_audio"].is_boolean()) {
     o.video_audio = part["video_audio"].get<bool>();
   }

@@ -174,6 +174,7 @@ MediaEmbedding embed_video_file(const gemma4::Projector& projector, const std::s
   need_vision(projector, path);
   media::VideoOptions vo;
   vo.max_frames = options.video_frames;
+  vo.sample_fps = options.video_fps;
   vo.audio = options.video_audio;
   media::VideoLimits limits;
   limits.max_audio_seconds = options.audio_max_seconds + 1;

@@ -30,6 +30,7 @@ struct MediaOptions {
                                    // model's training length)
   double audio_max_seconds = 300;  // total audio per file (or video track); longer is refused
   int video_frames = 32;           // frames sampled per video (at most 32)
+  double video_fps = 0;            // > 0: sample this many frames per second (at most video_frames)
   int video_frame_budget = 70;     // soft tokens per video frame
   bool video_audio = true;         // a video's audio track becomes audio clips after its frames
 };

@@ -403,16 +403,19 @@ class Runner {
     const Tokenizer tok = Tokenizer::from_gguf(*vocab);
     for (const auto& [key, c] : j.at("cases").items()) {
       const std::string name = "video/" + key;
-      int frames = 0;
+      int frames = media::kVideoMaxFrames;
+      double fps = 0;
       if (key.rfind("num_frames=", 0) == 0) frames = std::stoi(key.substr(11));
-      if (frames <= 0) {
-        skip(name, "sampling by fps is not offered (frames are sampled by count)");
+      if (key.rfind("fps=", 0) == 0) fps = std::stod(key.substr(4));
+      if (frames <= 0 || frames > media::kVideoMaxFrames || fps < 0) {
+        report(false, name, "unexpected case key");
         continue;
       }
       media::Video v;
       try {
         media::VideoOptions vo;
         vo.max_frames = frames;
+        vo.sample_fps = fps;
         v = media::load_video(clip.string(), vo);
       } catch (const Error& e) {
         report(false, name, e.what());

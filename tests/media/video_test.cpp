@@ -66,6 +66,17 @@ TEST(VideoSampling, ReferenceRuleAndTimestamps) {
   EXPECT_EQ(format_timestamp(6000.5), "100:00");
 }
 
+TEST(VideoSampling, FramesPerSecondRule) {
+  // n = int(total / video_fps * fps), clamped to 1..max_frames; unknown rates fall back to max.
+  EXPECT_EQ(sample_frame_count(8, 2.0, 1.0, 32), 4);
+  EXPECT_EQ(sample_frame_count(300, 30.0, 2.0, 32), 20);
+  EXPECT_EQ(sample_frame_count(3000, 30.0, 2.0, 32), 32);
+  EXPECT_EQ(sample_frame_count(10, 30.0, 0.5, 32), 1);  // 0.16 frames rounds up to one
+  EXPECT_EQ(sample_frame_count(10, 0.0, 1.0, 32), 32);
+  EXPECT_EQ(sample_frame_count(10, 25.0, 0.0, 7), 7);
+  EXPECT_EQ(sample_frame_count(0, 25.0, 1.0, 7), 7);
+}
+
 TEST_F(VideoFiles, AviMpeg4SamplesUniformFramesWithTheirTimes) {
   test::TestVideo spec;  // 40 frames at 4 fps, MPEG-4 part 2 in AVI
   const std::string path = make("clip.avi", spec);
@@ -250,10 +261,14 @@ TEST(VideoOracle, PhotosClipLayout) {
   std::ifstream in(oracle + "/mm/video/video_layout.json");
   const auto j = nlohmann::json::parse(in);
   const std::string clip = oracle + "/mm/video/photos_4s_2fps.mp4";
-  for (const char* key : {"num_frames=8", "num_frames=4"}) {
+  for (const char* key : {"num_frames=8", "num_frames=4", "fps=1"}) {
     const auto& c = j["cases"][key];
     VideoOptions o;
-    o.max_frames = key[11] == '8' ? 8 : 4;
+    if (key[0] == 'n') {
+      o.max_frames = key[11] == '8' ? 8 : 4;
+    } else {
+      o.sample_fps = 1;  // 4 s at 2 fps: int(8 / 2 * 1) = 4 frames
+    }
     const Video v = load_video(clip, o);
     EXPECT_EQ(v.total_frames, 8);
     const auto want_idx = c["frame_indices"].get<std::vector<int64_t>>();
