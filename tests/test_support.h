@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <system_error>
+
+#include <unistd.h>
 
 namespace ug::test {
 
@@ -23,6 +26,22 @@ inline std::string data_dir() {
 }
 inline std::string cli_path() {
   return UG_CLI_PATH;
+}
+
+// A scratch folder for this test process, removed when the process exits. CTest runs every test in
+// its own process, so a per-test folder that is never removed would leave one folder per test run.
+inline std::filesystem::path process_scratch_dir() {
+  struct Dir {
+    std::filesystem::path path;
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir dir{std::filesystem::temp_directory_path() /
+                       ("unigemma-test-" + std::to_string(::getpid()))};
+  std::filesystem::create_directories(dir.path);
+  return dir.path;
 }
 
 }  // namespace ug::test

@@ -26,10 +26,7 @@ struct RunResult {
 };
 
 fs::path scratch_dir() {
-  const fs::path dir =
-      fs::temp_directory_path() / ("unigemma-convert-cli-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
+  return test::process_scratch_dir();
 }
 
 std::string slurp(const fs::path& p) {

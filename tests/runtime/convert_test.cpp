@@ -2,7 +2,6 @@
 // against llama-quantize's files, the multimodal projector and drafter layouts, bundles, and bad
 // input (one-line errors, no file left under the final name).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -31,10 +30,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 fs::path scratch(const std::string& name) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("unigemma-convert-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir / name;
+  return test::process_scratch_dir() / name;
 }
 
 std::string models(const std::string& oracle) {
