@@ -57,6 +57,9 @@ PRESETS = {
     # The shipped size: 12 layers = 2 x [5 sliding, 1 full].
     "nano": dict(hidden=256, layers=12, heads=4, kv=2, head_dim=64, global_head_dim=128, ff=1024,
                  mm_dim=256, vocab=2048, d_hidden=128, d_ff=512, d_heads=4),
+    # 6 layers = 1 x [5 sliding, 1 full] at hidden 256.
+    "nano6": dict(hidden=256, layers=6, heads=4, kv=2, head_dim=64, global_head_dim=128, ff=1024,
+                  mm_dim=256, vocab=2048, d_hidden=128, d_ff=512, d_heads=4),
     # Smaller alternative for a 2-core 90-minute budget.
     "nano192": dict(hidden=192, layers=6, heads=3, kv=1, head_dim=64, global_head_dim=128,
                     ff=768, mm_dim=192, vocab=2048, d_hidden=128, d_ff=512, d_heads=3),
@@ -196,8 +199,28 @@ def collate(model, batch, pad_id):
     return ids, soft, soft_mask, blocks, valid, labels
 
 
-def choose_budget(rng, budgets):
-    return rng.choice(budgets)
+_pool_cache = {}
+
+
+def length_bucketed_batch(args, tok, gen, step, base):
+    """Batch `step` of the deterministic stream: examples are drawn in pools of
+    `args.bucket` batches, sorted by length and cut into batches (less padding: prompt lengths
+    range from ~20 to ~180 tokens), and the pool's batches are visited in a seeded order."""
+    k = max(1, args.bucket)
+    pool_index, within = divmod(step, k)
+    key = (base, pool_index)
+    if key not in _pool_cache:
+        _pool_cache.clear()
+        rng = random.Random(f"{args.seed}:pool:{base}:{pool_index}")
+        budget = rng.choice(args.budgets)
+        first = base + pool_index * k * args.batch
+        pool = [encode_example(tok, gen.example(first + i), budget) for i in range(k * args.batch)]
+        pool.sort(key=lambda e: len(e.ids))
+        batches = [pool[i * args.batch:(i + 1) * args.batch] for i in range(k)]
+        rng.shuffle(batches)
+        _pool_cache[key] = (batches, budget)
+    batches, budget = _pool_cache[key]
+    return batches[within], budget
 
 
 @torch.no_grad()
@@ -251,17 +274,13 @@ def train_model(args, model, tok, gen, state, deadline_s, log):
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     if state.get("opt"):
         opt.load_state_dict(state["opt"])
-    rng = random.Random(f"{args.seed}:budgets")
     step = state.get("step", 0)
     used = state.get("model_seconds", 0.0)
     t_ckpt = time.time()
     pad = tok.token_id("<pad>")
     while used < deadline_s and (args.max_steps <= 0 or step < args.max_steps):
         t0 = time.time()
-        rng.seed(f"{args.seed}:budget:{step}")
-        budget = choose_budget(rng, args.budgets)
-        batch = [encode_example(tok, gen.example(step * args.batch + b), budget)
-                 for b in range(args.batch)]
+        batch, budget = length_bucketed_batch(args, tok, gen, step, 0)
         model.train()
         ids, soft, mask, blocks, valid, labels = collate(model, batch, pad)
         for grp in opt.param_groups:
@@ -329,14 +348,10 @@ def train_drafter(args, target, drafter, tok, gen, state, deadline_s, log):
     step = state.get("d_step", 0)
     used = state.get("drafter_seconds", 0.0)
     t_ckpt = time.time()
-    rng = random.Random()
     pad = tok.token_id("<pad>")
     while used < deadline_s and (args.max_steps <= 0 or step < args.max_steps):
         t0 = time.time()
-        rng.seed(f"{args.seed}:dbudget:{step}")
-        budget = choose_budget(rng, args.budgets)
-        batch = [encode_example(tok, gen.example(50_000_000 + step * args.batch + b), budget)
-                 for b in range(args.batch)]
+        batch, budget = length_bucketed_batch(args, tok, gen, step, 50_000_000)
         with torch.no_grad():
             ids, soft, mask, blocks, valid, _ = collate(target, batch, pad)
         for grp in opt.param_groups:
@@ -444,6 +459,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budgets", default="70", help="image soft-token budgets to sample, e.g. 70,280")
+    ap.add_argument("--bucket", type=int, default=4, help="batches per length-sorted pool")
     ap.add_argument("--vocab", type=int, default=0)
     ap.add_argument("--tokenizer-examples", type=int, default=4000)
     ap.add_argument("--draft-k", type=int, default=3)

@@ -22,6 +22,7 @@ def main():
         print(f"training tests skipped: oracle pack not found at {oracle} (set UG_ORACLE_DIR)")
         return 77
     os.environ["UG_ORACLE_DIR"] = oracle
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads the BLAS
     suite = unittest.defaultTestLoader.discover(HERE, pattern="test_*.py")
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     return 0 if result.wasSuccessful() else 1
