@@ -73,6 +73,7 @@ AUDIO_TASKS = ["tone_pitch", "beep_count", "spoken_digit", "spoken_word"]
 TEXT_TASKS = ["arithmetic", "spelling", "letter_count", "thinking", "tool_call", "tool_answer",
               "no_tool"]
 ALL_TASKS = IMAGE_TASKS + AUDIO_TASKS + TEXT_TASKS
+SINGLE_SHAPE_TASKS = ["shape", "colour", "size", "position"]
 
 QUESTIONS = {
     "shape": ["What shape is in the image?", "Which shape do you see?", "Name the shape.",
@@ -241,7 +242,10 @@ def _canvas_size(rng):
     return max(48, w), max(48, h)
 
 
-def image_example(rng, task):
+def image_example(rng, task, answers=None):
+    """Renders one image for `task`; returns (image, answer). For the single-shape tasks,
+    `answers` (a dict) also receives the answers of the other three questions about the image
+    (used by multi-question conversations; the shape is then placed in a left/right third)."""
     from PIL import ImageDraw
     w, h = _canvas_size(rng)
     img, _ = _background(rng, w, h)
@@ -252,7 +256,7 @@ def image_example(rng, task):
     if task in ("shape", "colour", "size", "position"):
         big = rng.random() < 0.5
         r = m * (rng.uniform(0.32, 0.42) if big else rng.uniform(0.10, 0.16))
-        if task == "position":
+        if task == "position" or answers is not None:
             left = rng.random() < 0.5
             cx = rng.uniform(r + 2, max(r + 3, w * 0.33)) if left else rng.uniform(
                 min(w - r - 3, w * 0.67), w - r - 2)
@@ -260,9 +264,12 @@ def image_example(rng, task):
             cx = rng.uniform(r + 2, w - r - 2)
         cy = rng.uniform(r + 2, h - r - 2)
         _draw_shape(draw, shape, cx, cy, r, COLOURS[colour], rng)
-        answer = {"shape": f"A {shape}.", "colour": colour.capitalize() + ".",
-                  "size": "Large." if big else "Small.",
-                  "position": ("Left." if cx < w / 2 else "Right.")}[task]
+        all_answers = {"shape": f"A {shape}.", "colour": colour.capitalize() + ".",
+                       "size": "Large." if big else "Small.",
+                       "position": ("Left." if cx < w / 2 else "Right.")}
+        if answers is not None:
+            answers.update(all_answers)
+        answer = all_answers[task]
     elif task == "count":
         n = rng.randint(1, 6)
         r = m * rng.uniform(0.07, 0.11)
@@ -405,13 +412,17 @@ def _thought(a, op, b, r):
 
 
 class Generator:
-    def __init__(self, seed=0, split="train", speech_cache=None, tasks=None, weights=None):
+    def __init__(self, seed=0, split="train", speech_cache=None, tasks=None, weights=None,
+                 multi_question=0.0):
         if split not in ("train", "heldout"):
             raise ValueError("split must be 'train' or 'heldout'")
         self.seed = seed
         self.split = split
         self.tasks = tasks or ALL_TASKS
         self.weights = weights
+        # Probability that a single-shape image task becomes a conversation of 2-4 questions
+        # about the same image (more supervised tokens per embedded image).
+        self.multi_question = multi_question
         self._speech = None
         self._speech_cache = speech_cache or os.path.join(
             os.path.expanduser("~"), ".cache", "unigemma-nano", "speech")
@@ -433,6 +444,9 @@ class Generator:
         return self.make(rng, task)
 
     def make(self, rng, task):
+        if task in SINGLE_SHAPE_TASKS and self.multi_question > 0 and \
+                rng.random() < self.multi_question:
+            return self._multi_question(rng, task)
         if task in IMAGE_TASKS:
             img, answer = image_example(rng, task)
             return self._media_question(rng, task, "image", img, answer)
@@ -478,6 +492,21 @@ class Generator:
         if rng.random() < 0.15:
             messages.insert(0, {"role": "system", "content": "Answer briefly."})
         return Example(task, messages, answer + "<turn|>", answer, media=[(kind, data)])
+
+    def _multi_question(self, rng, task):
+        answers = {}
+        img, _ = image_example(rng, task, answers)
+        others = [t for t in SINGLE_SHAPE_TASKS if t != task]
+        rng.shuffle(others)
+        order = others[: rng.randint(1, 3)] + [task]
+        messages = [{"role": "user", "content": [{"type": "image"},
+                                                 {"type": "text",
+                                                  "text": rng.choice(QUESTIONS[order[0]])}]}]
+        for prev, nxt in zip(order, order[1:]):
+            messages.append({"role": "assistant", "content": answers[prev]})
+            messages.append({"role": "user", "content": rng.choice(QUESTIONS[nxt])})
+        return Example(task, messages, answers[task] + "<turn|>", answers[task],
+                       media=[("image", img)])
 
     def _tool(self, rng, task):
         names = list(TOOLS)

@@ -40,7 +40,6 @@ def _threads_from_argv():
 # when the library loads, so it is set before torch is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_from_argv())
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
@@ -115,11 +114,14 @@ class Encoded:
     """One example as model input: ids (placeholders at soft positions), where media go, and the
     loss mask (the target tokens)."""
 
-    def __init__(self, ids, media, loss_from, task):
+    def __init__(self, ids, media, loss_from, task, history_targets=()):
         self.ids = ids
         self.media = media  # [(kind, start, payload)]: image payload (patches, pos), audio frames
         self.loss_from = loss_from  # first position whose next-token prediction is trained
         self.task = task
+        # Earlier model answers in the prompt (multi-question conversations): token positions
+        # whose prediction is trained as well.
+        self.history_targets = list(history_targets)
 
 
 def encode_prompt(tok, rendered, media_items, budget):
@@ -147,11 +149,32 @@ def encode_prompt(tok, rendered, media_items, budget):
     return ids, media
 
 
+def model_turn_answers(tok, ids):
+    """Positions of the answer tokens (through `<turn|>`) of every complete model turn in `ids`:
+    the tokens after `<|turn>` `model` `\n`."""
+    turn, end = tok.token_id("<|turn>"), tok.token_id("<turn|>")
+    header = tok.encode("model\n")
+    out = []
+    i = 0
+    while i < len(ids):
+        if ids[i] == turn and ids[i + 1:i + 1 + len(header)] == header:
+            j = i + 1 + len(header)
+            k = j
+            while k < len(ids) and ids[k] != end:
+                k += 1
+            if k < len(ids):
+                out.extend(range(j, k + 1))
+            i = k
+        i += 1
+    return out
+
+
 def encode_example(tok, ex, budget):
     ids, media = encode_prompt(tok, ex.prompt(), ex.media, budget)
     loss_from = len(ids) - 1
+    history = [p for p in model_turn_answers(tok, ids) if p > 0]
     ids = ids + tok.encode(ex.target)
-    return Encoded(ids, media, loss_from, ex.task)
+    return Encoded(ids, media, loss_from, ex.task, history)
 
 
 def collate(model, batch, pad_id):
@@ -169,6 +192,8 @@ def collate(model, batch, pad_id):
         ids[b, :n] = torch.tensor(e.ids)
         valid[b, :n] = True
         labels[b, e.loss_from:n - 1] = torch.tensor(e.ids[e.loss_from + 1:n])
+        for p in e.history_targets:  # the prediction made at p - 1 is the token at p
+            labels[b, p - 1] = e.ids[p]
         for k, (kind, start, payload) in enumerate(e.media):
             if kind == "image":
                 p, pos = payload
@@ -262,7 +287,9 @@ def save_ckpt(path, state):
     os.replace(tmp, path)
 
 
-def build_tokenizer(args, gen):
+def build_tokenizer(args):
+    """The vocabulary always comes from all tasks, whatever --tasks trains on."""
+    gen = data.Generator(args.seed, "train")
     texts = []
     for i in range(args.tokenizer_examples):
         ex = gen.example(10_000_000 + i)
@@ -459,6 +486,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budgets", default="70", help="image soft-token budgets to sample, e.g. 70,280")
+    ap.add_argument("--tasks", help="comma list of tasks (default: all, data.ALL_TASKS)")
+    ap.add_argument("--task-weights", help="comma list of sampling weights for --tasks")
+    ap.add_argument("--multi-question", type=float, default=0.5,
+                    help="share of shape/colour/size/position examples asked as 2-4 questions "
+                         "about one image")
     ap.add_argument("--bucket", type=int, default=4, help="batches per length-sorted pool")
     ap.add_argument("--vocab", type=int, default=0)
     ap.add_argument("--tokenizer-examples", type=int, default=4000)
@@ -481,7 +513,12 @@ def main():
         logf.flush()
 
     p = PRESETS[args.preset]
-    gen = data.Generator(args.seed, "train")
+    tasks = args.tasks.split(",") if args.tasks else None
+    weights = [float(w) for w in args.task_weights.split(",")] if args.task_weights else None
+    if tasks and weights and len(tasks) != len(weights):
+        raise SystemExit("--task-weights needs one weight per task in --tasks")
+    gen = data.Generator(args.seed, "train", tasks=tasks, weights=weights,
+                         multi_question=args.multi_question)
     ckpt = os.path.join(args.out, "ckpt.pt")
     tok_dir = os.path.join(args.out, "tokenizer")
     if os.path.exists(os.path.join(tok_dir, "tokenizer.json")):
@@ -489,7 +526,7 @@ def main():
         log(f"tokenizer: loaded {len(tok)} tokens from {tok_dir}")
     else:
         t0 = time.time()
-        tok = build_tokenizer(args, gen)
+        tok = build_tokenizer(args)
         tok.save_hf(tok_dir, chat.default_chat_template())
         log(f"tokenizer: {len(tok)} tokens, {len(tok.merges)} merges ({time.time() - t0:.1f} s)")
 

@@ -60,6 +60,17 @@ class Batching(unittest.TestCase):
             alone, _, _ = model(*train.collate(model, [a], 0)[:5])
         self.assertLess((both[0, :len(a.ids)] - alone[0]).abs().max().item(), 1e-4)
 
+    def test_multi_question_conversations_train_every_answer(self):
+        tok, model, _, _ = setup_small()
+        gen = data.Generator(4, "train", multi_question=1.0)
+        ex = gen.example(0, "size")
+        self.assertGreaterEqual(len(ex.messages), 3)
+        enc = train.encode_example(tok, ex, 70)
+        _, _, _, _, _, labels = train.collate(model, [enc], 0)
+        trained = tok.decode([int(t) for t in labels[0] if t >= 0])
+        answers = [m["content"] for m in ex.messages if m["role"] == "assistant"]
+        self.assertEqual(trained, "<turn|>".join(answers + [ex.answer]) + "<turn|>")
+
     def test_length_buckets_are_deterministic(self):
         tok, _, _, gen = setup_small()
         args = types.SimpleNamespace(bucket=2, batch=3, seed=5, budgets=[70])
