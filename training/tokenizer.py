@@ -259,7 +259,9 @@ def train(texts, vocab_size=2048, seed=0, sp_input_limit=200000):
     base += [ch for ch, _ in sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))]
     base = base[: len(free)]
 
-    n_sp = len(free) - len(base) + len(chars) + 3  # sentencepiece counts chars and its 3 specials
+    # sentencepiece's size counts the characters, <unk> and the special tokens (user-defined
+    # symbols there, so it never learns pieces that overlap them; they are placed above).
+    n_sp = len(free) - len(base) + len(chars) + len(SPECIAL_TEXTS)
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "lines.txt")
         import random
@@ -275,13 +277,15 @@ def train(texts, vocab_size=2048, seed=0, sp_input_limit=200000):
             remove_extra_whitespaces=False, normalization_rule_name="identity",
             hard_vocab_limit=False, byte_fallback=False, split_by_whitespace=True,
             max_sentence_length=8192, num_threads=1, minloglevel=2,
+            user_defined_symbols=[t for t in SPECIAL_TEXTS if t != "<unk>"],
             unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1)
         sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
         pieces = []
         for i in range(sp.get_piece_size()):
-            if sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i):
-                continue
             p = sp.id_to_piece(i)
+            if sp.is_unknown(i) or sp.is_control(i) or sp.is_unused(i) or sp.is_byte(i) or \
+                    p in SPECIAL_TEXTS:
+                continue
             if len(p) > 1:
                 pieces.append((sp.get_score(i), i, p))
         pieces.sort(key=lambda x: (-x[0], x[1]))
