@@ -488,7 +488,7 @@ def main():
     ap.add_argument("--budgets", default="70", help="image soft-token budgets to sample, e.g. 70,280")
     ap.add_argument("--tasks", help="comma list of tasks (default: all, data.ALL_TASKS)")
     ap.add_argument("--task-weights", help="comma list of sampling weights for --tasks")
-    ap.add_argument("--multi-question", type=float, default=0.5,
+    ap.add_argument("--multi-question", type=float, default=0.0,
                     help="share of shape/colour/size/position examples asked as 2-4 questions "
                          "about one image")
     ap.add_argument("--bucket", type=int, default=4, help="batches per length-sorted pool")
