@@ -55,13 +55,13 @@ PRESETS = {
                   mm_dim=64, vocab=1024, d_hidden=64, d_ff=128, d_heads=2),
     # The shipped size: 12 layers = 2 x [5 sliding, 1 full].
     "nano": dict(hidden=256, layers=12, heads=4, kv=2, head_dim=64, global_head_dim=128, ff=1024,
-                 mm_dim=256, vocab=2048, d_hidden=128, d_ff=512, d_heads=4),
+                 mm_dim=256, vocab=1536, d_hidden=128, d_ff=512, d_heads=4),
     # 6 layers = 1 x [5 sliding, 1 full] at hidden 256.
     "nano6": dict(hidden=256, layers=6, heads=4, kv=2, head_dim=64, global_head_dim=128, ff=1024,
-                  mm_dim=256, vocab=2048, d_hidden=128, d_ff=512, d_heads=4),
+                  mm_dim=256, vocab=1536, d_hidden=128, d_ff=512, d_heads=4),
     # Smaller alternative for a 2-core 90-minute budget.
     "nano192": dict(hidden=192, layers=6, heads=3, kv=1, head_dim=64, global_head_dim=128,
-                    ff=768, mm_dim=192, vocab=2048, d_hidden=128, d_ff=512, d_heads=3),
+                    ff=768, mm_dim=192, vocab=1536, d_hidden=128, d_ff=512, d_heads=3),
 }
 
 
