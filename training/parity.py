@@ -80,12 +80,122 @@ def build_cases(args, model, tok, root):
         json.dump({"prompts": cases}, f)
 
 
+def _pick(logits, suppress):
+    z = logits.clone()
+    for s in suppress:
+        z[s] = float("-inf")
+    return int(z.argmax())
+
+
+def _target(model, ids):
+    with torch.no_grad():
+        logits, hidden, kvs = model(torch.tensor([ids]), return_kv=True)
+    return logits[0], hidden[0], kvs
+
+
+def _draft(model, drafter, kvs, n_keys, token, h, k=4):
+    """k greedy draft steps at position p = n_keys over the target KV of positions < p."""
+    last_s = max(i for i, l in enumerate(model.layers) if l.sliding)
+    last_f = max(i for i, l in enumerate(model.layers) if not l.sliding)
+    kv_s = tuple(x[:, :n_keys] for x in kvs[last_s])
+    kv_f = tuple(x[:, :n_keys] for x in kvs[last_f])
+    pos = torch.tensor([[n_keys]])
+    a_s, a_f = g.drafter_masks(n_keys, pos, model.config.sliding_window)
+    steps = []
+    x = token
+    with torch.no_grad():
+        for s in range(k):
+            e = model.embed_text(torch.tensor([[x]]))[0, 0]
+            dl, h_next = drafter(model, torch.tensor([[x]]), h[None, None], pos, kv_s, kv_f, a_s,
+                                 a_f)
+            steps.append({"input_token": x, "xh": torch.cat([e, h]), "logits": dl[0, 0],
+                          "h_next": h_next[0, 0]})
+            x = int(dl[0, 0].argmax())
+            h = h_next[0, 0]
+    return steps, [int(st["logits"].argmax()) for st in steps]
+
+
+def build_mtp_case(model, drafter, tok, root, name, prompt, n_gen=48):
+    """One case in the oracle's MTP format (README-mtp §2), computed by the PyTorch model."""
+    d = os.path.join(root, "mtp", "nano", name)
+    os.makedirs(d, exist_ok=True)
+    w = lambda t, f: t.detach().numpy().astype("<f4").tofile(os.path.join(d, f))  # noqa: E731
+    sup = model.suppress_tokens
+    N = len(prompt)
+    logits, hidden, kvs = _target(model, prompt)
+    t = _pick(logits[-1], sup)
+    w(logits[-1], "target_logits_last.f32.bin")
+    w(hidden[-1], "target_h_last.f32.bin")
+    w(hidden, "target_h_nextn.f32.bin")
+    for layer in (max(i for i, l in enumerate(model.layers) if l.sliding),
+                  max(i for i, l in enumerate(model.layers) if not l.sliding)):
+        w(kvs[layer][0][0], f"target_Kcur_pos_{layer}.f32.bin")
+        w(kvs[layer][1][0], f"target_Vcur_normed_{layer}.f32.bin")
+    steps, drafts = _draft(model, drafter, kvs, N, t, hidden[-1])
+    step_json = []
+    for s, st in enumerate(steps):
+        w(st["xh"], f"step{s}_inp_xh.f32.bin")
+        w(st["logits"], f"step{s}_result_output.f32.bin")
+        w(st["h_next"], f"step{s}_h_nextn.f32.bin")
+        step_json.append({"step": s, "input_token": st["input_token"], "position": N,
+                          "argmax": int(st["logits"].argmax())})
+    # Plain greedy, stopping after an end-of-generation token.
+    stop = {tok.token_id("<eos>"), tok.token_id("<turn|>"), tok.token_id("<|tool_response>")}
+    seq = list(prompt)
+    greedy, margins = [], []
+    for _ in range(n_gen):
+        lg, _, _ = _target(model, seq)
+        z = lg[-1].clone()
+        z[sup] = float("-inf")
+        top = torch.topk(z, 2).values
+        margins.append(float(top[0] - top[1]))
+        x = int(z.argmax())
+        greedy.append(x)
+        seq.append(x)
+        if x in stop:
+            break
+    below = next((i for i, m in enumerate(margins) if m < 0.01), None)
+    # Speculative rounds with llama.cpp's structure (last prompt token held back), k = 4.
+    ctx = list(prompt[:-1])
+    id_last = prompt[-1]
+    _, hid, _ = _target(model, ctx)
+    h = hid[-1]
+    rounds, emitted = [], []
+    while len(emitted) < n_gen:
+        n_past = len(ctx)
+        _, _, kv_ctx = _target(model, ctx + [id_last])
+        _, dr = _draft(model, drafter, kv_ctx, n_past, id_last, h)
+        lg, hid, _ = _target(model, ctx + [id_last] + dr)
+        picks = [_pick(lg[n_past + j], sup) for j in range(len(dr) + 1)]
+        j = 0
+        while j < len(dr) and dr[j] == picks[j]:
+            j += 1
+        out = dr[:j] + [picks[j]]
+        rounds.append({"n_past": n_past, "id_last": id_last, "draft": dr, "target_ids": out,
+                       "n_accepted": j})
+        emitted += out
+        ctx = ctx + [id_last] + dr[:j]
+        id_last = picks[j]
+        h = hid[n_past + j]
+    case = {"set": "nano", "model": "nano", "case": name,
+            "target_gguf": "shared/oracle/model.gguf", "assistant_gguf": "shared/oracle/assistant.gguf",
+            "prompt_tokens": list(prompt), "n_prompt": N, "target": {"t": t},
+            "draft": {"k": 4, "llamacpp_draft_tokens": drafts, "steps": step_json},
+            "greedy": {"tokens": greedy, "first_index_margin_below": {"0.01": below}},
+            "speculative": {"rounds": rounds}}
+    with open(os.path.join(d, "case.json"), "w") as f:
+        json.dump(case, f)
+    return os.path.join(d, "case.json")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--hf", required=True)
     ap.add_argument("--gguf", required=True)
     ap.add_argument("--mmproj", required=True)
     ap.add_argument("--unigemma", required=True)
+    ap.add_argument("--draft", help="drafter GGUF; with --hf-draft also checks MTP drafting")
+    ap.add_argument("--hf-draft", help="the drafter's HF folder (PyTorch side)")
     ap.add_argument("--work", default="/tmp/unigemma-nano-parity")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -106,7 +216,22 @@ def main():
     for m in re.finditer(r"logits max ([0-9.e+-]+)", r.stdout):
         worst = max(worst, float(m.group(1)))
     print(f"worst last-position logits max |diff| PyTorch vs engine: {worst:.3e}")
-    return 0 if "ids equal" in r.stdout and "DIFFER" not in r.stdout else 1
+    ok = "ids equal" in r.stdout and "DIFFER" not in r.stdout and "FAIL" not in r.stdout
+    if args.draft and args.hf_draft:
+        drafter = g.load_hf_drafter(args.hf_draft)
+        shutil.copy(args.gguf, os.path.join(args.work, "model.gguf"))
+        shutil.copy(args.draft, os.path.join(args.work, "assistant.gguf"))
+        gen = data.Generator(args.seed, "heldout")
+        for name, task in (("p_arith", "arithmetic"), ("p_tool", "tool_call")):
+            ex = gen.example(1, task)
+            ids, _ = train.encode_prompt(tok, ex.prompt(), ex.media, BUDGET)
+            case = build_mtp_case(model, drafter, tok, args.work, name, ids)
+            cmd = [args.unigemma, "check-oracle", case, "-t", "1"]
+            print("$ " + " ".join(cmd), flush=True)
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            print(r.stdout + r.stderr)
+            ok = ok and "FAIL" not in r.stdout and r.returncode == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
