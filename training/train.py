@@ -95,6 +95,12 @@ def init_weights(model, seed):
         for name, p in model.named_parameters():
             if name.endswith("q_norm.weight") or name.endswith("k_norm.weight"):
                 p.fill_(p.numel() ** -0.25)
+            elif name.endswith("patch_ln1.bias") or name.endswith("patch_dense.bias"):
+                # A uniform patch (plain backgrounds are common) has zero variance: LayerNorm1
+                # then outputs rounding noise / sqrt(eps), and with zero biases LayerNorm2 would
+                # normalise that noise to unit size. Non-zero biases keep those patches
+                # well-defined (and the engine's numerics equal to these) from the first step.
+                p.normal_(0, 0.1, generator=gen)
             elif name.endswith(".bias"):
                 p.zero_()
             elif p.dim() == 1:
