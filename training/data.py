@@ -385,7 +385,20 @@ def speech_example(rng, task, speech, split):
 # --------------------------------------------------------------------------------------------
 
 
-def arithmetic(rng):
+def heldout_pair(a, op, b):
+    """One in ten arithmetic problems belongs to the held-out split only, so held-out arithmetic
+    measures the operation, not memorised questions."""
+    return (a * 31 + b * 17 + "+-*".index(op) * 7) % 10 == 3
+
+
+def arithmetic(rng, split="train"):
+    while True:
+        q, r, parts = _arithmetic_once(rng)
+        if heldout_pair(parts[0], parts[1], parts[2]) == (split == "heldout"):
+            return q, r, parts
+
+
+def _arithmetic_once(rng):
     op = rng.choice(["+", "-", "*"])
     if op == "*":
         a, b = rng.randint(0, 9), rng.randint(0, 9)
@@ -457,10 +470,10 @@ class Generator:
             sig, answer = speech_example(rng, task, self.speech, self.split)
             return self._media_question(rng, task, "audio", sig, answer)
         if task == "arithmetic":
-            q, a, _ = arithmetic(rng)
+            q, a, _ = arithmetic(rng, self.split)
             return Example(task, [{"role": "user", "content": q}], a + "<turn|>", a)
         if task == "thinking":
-            q, a, parts = arithmetic(rng)
+            q, a, parts = arithmetic(rng, self.split)
             target = "<|channel>thought\n" + _thought(*parts) + "<channel|>" + a + "<turn|>"
             return Example(task, [{"role": "user", "content": q}], target, a, thinking=True)
         if task == "spelling":
@@ -513,7 +526,7 @@ class Generator:
         rng.shuffle(names)
         tools = [TOOLS[n] for n in names[: rng.randint(1, 3)]]
         if task == "no_tool":
-            q, a, _ = arithmetic(rng)
+            q, a, _ = arithmetic(rng, self.split)
             return Example(task, [{"role": "user", "content": q}], a + "<turn|>", a, tools=tools)
         tool = rng.choice([t["function"]["name"] for t in tools])
         city = rng.choice(CITIES)

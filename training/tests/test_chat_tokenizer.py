@@ -143,6 +143,12 @@ class Data(unittest.TestCase):
         self.assertEqual((a.prompt(), a.target), (b.prompt(), b.target))
         self.assertNotEqual(a.prompt(), c.prompt())
 
+    def test_heldout_arithmetic_is_disjoint_from_training(self):
+        def questions(split):
+            gen = data.Generator(0, split)
+            return {gen.example(i, "arithmetic").messages[0]["content"] for i in range(400)}
+        self.assertFalse(questions("train") & questions("heldout"))
+
     def test_every_task_renders_and_checks_its_own_target(self):
         gen = data.Generator(1, "train")
         for task in data.ALL_TASKS:
