@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/json_constraint.h"
+#include "util/error.h"
 
 namespace ug {
 namespace {
@@ -69,6 +70,125 @@ TEST(JsonValidator, ShortestCompletionCompletes) {
   }
   JsonValidator empty(JsonTop::kArray);
   EXPECT_EQ(empty.shortest_completion(), "[]");
+}
+
+}  // namespace
+}  // namespace ug
+
+namespace ug {
+namespace {
+
+using nlohmann::json;
+
+bool valid_for(const char* schema, const std::string& text, bool strict = false) {
+  JsonValidator v(JsonSchema::compile(json::parse(schema), strict));
+  return v.feed(text) && v.complete();
+}
+
+// Every prefix of a valid document is accepted, and the whole document completes.
+void expect_valid(const char* schema, const std::string& text, bool strict = false) {
+  JsonValidator v(JsonSchema::compile(json::parse(schema), strict));
+  for (size_t i = 0; i < text.size(); ++i) {
+    ASSERT_TRUE(v.feed(text.substr(i, 1)))
+        << schema << " rejected '" << text.substr(0, i + 1) << "'";
+  }
+  EXPECT_TRUE(v.complete()) << schema << " " << text;
+}
+
+const char* kPerson = R"({"type":"object","properties":{
+  "name":{"type":"string","minLength":1,"maxLength":5},
+  "age":{"type":"integer"},
+  "tags":{"type":"array","items":{"enum":["a","b"]},"minItems":1,"maxItems":2},
+  "pet":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/pet"}]}},
+  "required":["name","age"],"additionalProperties":false,
+  "$defs":{"pet":{"type":"object","properties":{"kind":{"const":"cat"}},"required":["kind"]}}})";
+
+TEST(JsonSchema, AcceptsValidDocuments) {
+  expect_valid(kPerson, R"({"name":"Ann","age":31})");
+  expect_valid(kPerson, R"({ "age": -2, "name": "\u00e9", "tags": ["a", "b"], "pet": null })");
+  expect_valid(kPerson, R"({"name":"Bo","age":0,"pet":{"kind":"cat"}})");
+  expect_valid(R"({"type":["string","null"]})", "null");
+  expect_valid(R"({"type":"array","items":{"type":"number"}})", "[-1.5e3,0.25,7]");
+  expect_valid(R"({"type":"array","items":{"type":"object","properties":{"x":{"type":"boolean"}},
+    "required":["x"]}})",
+               R"([{"x":true},{"x":false,"extra":[1,{}]}])");
+  expect_valid(R"({"enum":[1,12,"x",{"a":1}]})", R"({"a":1})");
+  expect_valid(
+      R"({"definitions":{"n":{"type":"integer"}},"type":"array","items":{"$ref":"#/definitions/n"}})",
+      "[1,2,3]");
+}
+
+TEST(JsonSchema, RejectsInvalidPrefixes) {
+  // Each: a prefix that must be refused at its last byte.
+  for (const char* bad :
+       {R"({"x)", R"({"name":"")", R"({"name":"abcdef)", R"({"name":1)", R"({"name":"a","n)",
+        R"({"age":1.)", R"({"age":1e)", R"({"name":"a","age":1})",
+        R"({"name":"a","age":1,"tags":[])", R"({"name":"a","age":1,"tags":["a","b",)",
+        R"({"name":"a","age":1,"tags":["c)", R"({"name":"a","age":1,"pet":{})",
+        R"({"name":"a","age":1,"pet":{"kind":"dog)", R"([)"}) {
+    const std::string text = bad;
+    JsonValidator v(JsonSchema::compile(json::parse(kPerson)));
+    const std::string head = text.substr(0, text.size() - 1);
+    ASSERT_TRUE(v.feed(head)) << "prefix " << head;
+    EXPECT_FALSE(v.feed(text.substr(text.size() - 1))) << text;
+  }
+  EXPECT_FALSE(valid_for(R"({"type":"integer"})", "[1]"));
+  EXPECT_FALSE(valid_for(R"({"type":"boolean"})", "null"));
+  EXPECT_FALSE(valid_for(R"({"enum":["a","b"]})", "\"c\""));
+  EXPECT_TRUE(valid_for(R"({"enum":["a","b"]})", "\"b\""));
+}
+
+TEST(JsonSchema, StrictRequiresEveryListedProperty) {
+  const char* s = R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"null"}}})";
+  EXPECT_TRUE(valid_for(s, R"({"a":1})"));         // not strict: none required
+  EXPECT_TRUE(valid_for(s, R"({"a":1,"zz":2})"));  // and extra keys allowed
+  EXPECT_FALSE(valid_for(s, R"({"a":1})", true));
+  EXPECT_FALSE(valid_for(s, R"({"a":1,"b":null,"zz":2})", true));
+  EXPECT_TRUE(valid_for(s, R"({"b":null,"a":1})", true));
+}
+
+TEST(JsonSchema, TopLevelNumberCanEnd) {
+  JsonValidator v(JsonSchema::compile(json::parse(R"({"type":"integer"})")));
+  ASSERT_TRUE(v.feed("12"));
+  EXPECT_FALSE(v.complete());  // more digits could follow
+  EXPECT_TRUE(v.can_end());
+  EXPECT_FALSE(v.accepts("."));
+}
+
+TEST(JsonSchema, RefusesKeywordsItCannotEnforce) {
+  for (const char* s :
+       {R"({"type":"string","pattern":"a+"})", R"({"type":"integer","minimum":3})",
+        R"({"oneOf":[{"type":"string"}]})", R"({"$ref":"#"})",
+        R"({"$defs":{"a":{"type":"array","items":{"$ref":"#/$defs/a"}}},"$ref":"#/$defs/a"})",
+        R"({"$ref":"#/$defs/missing"})", R"({"type":"strin"})",
+        R"({"type":"array","items":[{"type":"string"}]})",
+        R"({"type":"object","additionalProperties":false,"required":["x"]})"}) {
+    EXPECT_THROW(JsonSchema::compile(json::parse(s)), Error) << s;
+  }
+  try {
+    JsonSchema::compile(json::parse(R"({"type":"object","properties":{"n":{"maximum":3}}})"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'maximum' is not supported at /properties/n"),
+              std::string::npos)
+        << e.what();
+  }
+  // Annotations are ignored.
+  EXPECT_TRUE(valid_for(R"({"title":"t","description":"d","type":"string","format":"date",
+    "examples":["x"],"default":"y"})",
+                        "\"z\""));
+}
+
+TEST(JsonSchema, ShortestCompletionSatisfiesTheSchema) {
+  for (const char* prefix : {"{", R"({"na)", R"({"name")", R"({"name":"a")", R"({"age":4,)",
+                             R"({"name":"a","age":1,"tags":[)", R"({"name":"a","pet":{)",
+                             R"({"name":"a","pet":{"kind":"c)", R"({"age":-)"}) {
+    JsonValidator v(JsonSchema::compile(json::parse(kPerson)));
+    ASSERT_TRUE(v.feed(prefix)) << prefix;
+    const std::string rest = v.shortest_completion();
+    EXPECT_TRUE(v.feed(rest)) << prefix << " + " << rest;
+    EXPECT_TRUE(v.complete()) << prefix << " + " << rest;
+  }
 }
 
 }  // namespace
