@@ -44,6 +44,36 @@ bool is_escape_char(char c) {
   return c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
          c == 't' || c == 'u';
 }
+// UTF-8 inside strings: whether `u` may come next, and the state after it (`left` continuation
+// bytes still expected, the range of the next one: excludes overlong forms, surrogates and code
+// points beyond U+10FFFF, which JSON parsers reject).
+bool utf8_step(Frame& f, unsigned char u) {
+  if (f.utf8_left > 0) {
+    if (u < f.utf8_lo || u > f.utf8_hi) return false;
+    --f.utf8_left;
+    f.utf8_lo = 0x80;
+    f.utf8_hi = 0xBF;
+    return true;
+  }
+  if (u < 0x80) return true;
+  f.utf8_lo = 0x80;
+  f.utf8_hi = 0xBF;
+  if (u >= 0xC2 && u <= 0xDF) {
+    f.utf8_left = 1;
+  } else if (u >= 0xE0 && u <= 0xEF) {
+    f.utf8_left = 2;
+    if (u == 0xE0) f.utf8_lo = 0xA0;
+    if (u == 0xED) f.utf8_hi = 0x9F;
+  } else if (u >= 0xF0 && u <= 0xF4) {
+    f.utf8_left = 3;
+    if (u == 0xF0) f.utf8_lo = 0x90;
+    if (u == 0xF4) f.utf8_hi = 0x8F;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 bool number_terminal(uint8_t s) {
   return s == kZero || s == kInt || s == kFrac || s == kExpDigits;
 }
@@ -94,6 +124,7 @@ struct Compiler {
   JsonSchema& out;
   std::vector<std::string> ref_stack;
   std::map<std::string, int> refs_done;
+  int depth = 0;
 
   [[noreturn]] void fail(const std::string& what, const std::string& path) const {
     throw Error("schema: " + what + " at " + (path.empty() ? std::string("/") : path));
@@ -150,6 +181,13 @@ struct Compiler {
   }
 
   int compile(const json& s, const std::string& path) {
+    if (++depth > int(kMaxDepth)) fail("nested deeper than " + std::to_string(kMaxDepth), path);
+    const int id = compile_node(s, path);
+    --depth;
+    return id;
+  }
+
+  int compile_node(const json& s, const std::string& path) {
     if (s.is_boolean()) {
       if (s.get<bool>()) return 0;
       fail("the schema 'false' accepts nothing", path);
@@ -294,7 +332,7 @@ struct Compiler {
 std::shared_ptr<const JsonSchema> JsonSchema::compile(const nlohmann::json& schema, bool strict) {
   auto s = std::make_shared<JsonSchema>();
   s->nodes.emplace_back();  // 0: any value
-  Compiler c{schema, strict, *s, {}, {}};
+  Compiler c{schema, strict, *s, {}, {}, 0};
   s->root = c.compile(schema, "");
   return s;
 }
@@ -327,6 +365,7 @@ JsonValidator::JsonValidator(std::shared_ptr<const JsonSchema> schema)
 void JsonValidator::expand(Path p, std::vector<Path>& out, int depth) const {
   const Frame& top = p.stack.back();
   const Node& n = schema_->nodes[size_t(top.node)];
+  if (out.size() >= kMaxPaths) return;
   if (top.kind != Frame::kValue || n.any_of.empty() || depth > 16) {
     out.push_back(std::move(p));
     return;
@@ -545,6 +584,8 @@ void JsonValidator::step(Path p, char ch, std::vector<Path>& out) const {
       } else if (f.escape >= 2) {
         if (!is_hex(ch)) return;
         f.escape = f.escape == 5 ? 0 : uint8_t(f.escape + 1);
+      } else if (f.utf8_left > 0 || u >= 0x80) {
+        if (!utf8_step(f, u)) return;
       } else if (ch == '"') {
         int idx = -1;
         for (size_t i = 0; i < n.keys.size(); ++i) {
@@ -602,12 +643,15 @@ void JsonValidator::step(Path p, char ch, std::vector<Path>& out) const {
       } else if (f.escape >= 2) {
         if (!is_hex(ch)) return;
         f.escape = f.escape == 5 ? 0 : uint8_t(f.escape + 1);
+      } else if (f.utf8_left > 0) {
+        if (!utf8_step(f, u)) return;
       } else if (ch == '"') {
         if (f.count < n.min_length) return;
         return end_value(std::move(p), ch, false, out);
       } else if (u < 0x20) {
         return;
-      } else if (ch == '\\' || (u & 0xC0) != 0x80) {  // a new character
+      } else {  // a new character
+        if (!utf8_step(f, u)) return;
         if (n.max_length >= 0 && f.count >= n.max_length) return;
         ++f.count;
         if (ch == '\\') f.escape = 1;
@@ -779,6 +823,7 @@ std::string JsonValidator::completion(const Path& path) const {
         close();
         break;
       case Frame::kString:
+        for (; f.utf8_left > 0; --f.utf8_left, f.utf8_lo = 0x80) out += char(f.utf8_lo);
         if (f.escape == 1) out += 'n';
         if (f.escape >= 2) out.append(size_t(6 - f.escape), '0');
         if (f.count < n.min_length) out.append(size_t(n.min_length - f.count), 'a');
@@ -800,6 +845,10 @@ std::string JsonValidator::completion(const Path& path) const {
       }
       case Frame::kKey: {
         Frame& obj = p.stack[p.stack.size() - 2];
+        for (; f.utf8_left > 0; --f.utf8_left, f.utf8_lo = 0x80) {
+          f.buf += char(f.utf8_lo);
+          out += char(f.utf8_lo);
+        }
         if (f.escape == 1) f.buf += 'n', out += 'n', f.escape = 0;
         while (f.escape >= 2) f.buf += '0', out += '0', f.escape = f.escape == 5 ? 0 : f.escape + 1;
         int idx = -1;

@@ -88,8 +88,10 @@ class JsonValidator {
   struct Frame {
     enum Kind : uint8_t { kValue, kObject, kArray, kString, kKey, kNumber, kLiteral };
     Kind kind = kValue;
-    uint8_t phase = 0;   // objects/arrays: what comes next; numbers: grammar state
-    uint8_t escape = 0;  // strings: 1 after a backslash; 2..5 hex digits of \u still expected
+    uint8_t phase = 0;      // objects/arrays: what comes next; numbers: grammar state
+    uint8_t escape = 0;     // strings: 1 after a backslash; 2..5 hex digits of \u still expected
+    uint8_t utf8_left = 0;  // strings: continuation bytes still expected, in [utf8_lo, utf8_hi]
+    uint8_t utf8_lo = 0x80, utf8_hi = 0xBF;
     bool integer = false;
     int node = 0;
     int count = 0;      // array items, string code points

@@ -18,6 +18,11 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 }
 // Candidates checked against the JSON validator before falling back to the whole vocabulary.
 constexpr int kConstrainedCandidates = 256;
+// How close to max_tokens (in tokens beyond the shortest way to close the JSON document) the
+// constrained choice starts checking that each candidate still leaves room to close it.
+constexpr int kClosingMargin = 64;
+// At most this many possible next bytes: also filter candidates on their second byte.
+constexpr int kSecondByteFilter = 16;
 }  // namespace
 
 // ------------------------------------------------------------------ Generation
@@ -514,14 +519,33 @@ int32_t Scheduler::choose_constrained(Slot& slot, const float* logits) {
   const std::vector<std::string>& prefixes = slot.job->request_.forced_prefixes;
   // JSON: bytes that may come next (most tokens fail on their first byte; this is cheap to test).
   std::array<bool, 256> first_ok{};
-  std::string closing;
-  bool closing_mode = false;
+  // Where few bytes may come next (structure, not string content), also the byte after each:
+  // rules out the many " word" tokens where only whitespace then '"' or '}' may follow.
+  std::vector<std::array<bool, 256>> second_ok;
+  // Near the token limit, only tokens after which the document can still be closed in time (one
+  // token per byte at worst: the vocabulary has every byte).
+  const int remaining = slot.job->request_.max_tokens - slot.generated;
+  bool near_limit = false;
+  size_t closing_now = 0;
   if (!prefix) {
-    for (int c = 0; c < 256; ++c) first_ok[size_t(c)] = slot.json->accepts(std::string(1, char(c)));
-    // Running out of tokens: only text that heads straight for the end of the document.
-    const int remaining = slot.job->request_.max_tokens - slot.generated;
-    closing = slot.json->shortest_completion();
-    closing_mode = remaining <= int(closing.size()) + 2;
+    int n_first = 0;
+    for (int c = 0; c < 256; ++c) {
+      first_ok[size_t(c)] = slot.json->accepts(std::string(1, char(c)));
+      n_first += first_ok[size_t(c)] ? 1 : 0;
+    }
+    if (n_first <= kSecondByteFilter) {
+      second_ok.assign(256, {});
+      for (int c = 0; c < 256; ++c) {
+        if (!first_ok[size_t(c)]) continue;
+        JsonValidator after = *slot.json;
+        after.feed(std::string(1, char(c)));
+        for (int d = 0; d < 256; ++d) {
+          second_ok[size_t(c)][size_t(d)] = after.accepts(std::string(1, char(d)));
+        }
+      }
+    }
+    closing_now = slot.json->shortest_completion().size();
+    near_limit = remaining <= int(closing_now) + kClosingMargin;
   }
   auto allowed = [&](int32_t id) {
     const std::string& piece = text[size_t(id)];
@@ -532,10 +556,20 @@ int32_t Scheduler::choose_constrained(Slot& slot, const float* logits) {
         return p.compare(0, std::min(p.size(), t.size()), t, 0, std::min(p.size(), t.size())) == 0;
       });
     }
-    if (!first_ok[static_cast<unsigned char>(piece[0])]) return false;
-    if (closing_mode)
-      return closing.compare(0, piece.size(), piece) == 0 && piece.size() <= closing.size();
-    return slot.json->accepts(piece);
+    const auto b0 = static_cast<unsigned char>(piece[0]);
+    if (!first_ok[b0]) return false;
+    if (!second_ok.empty() && piece.size() > 1 &&
+        !second_ok[b0][static_cast<unsigned char>(piece[1])]) {
+      return false;
+    }
+    if (!near_limit) return slot.json->accepts(piece);
+    JsonValidator after = *slot.json;
+    if (!after.feed(piece)) return false;
+    if (after.complete()) return true;
+    // Room left to close after this token; when there is not (max_tokens below the schema's
+    // minimum), at least head towards the end.
+    const size_t need = after.shortest_completion().size();
+    return int(need) <= remaining - 1 || need < closing_now;
   };
   bool any = false;
   for (int32_t i = 0; i < k; ++i) {
@@ -650,6 +684,7 @@ void Scheduler::finish(Slot& slot, const std::string& reason, const std::string&
   slot.json.reset();
   slot.prefix_active = false;
   slot.prefilling = false;
+  slot.rest = gemma4::Input();
 }
 
 }  // namespace ug

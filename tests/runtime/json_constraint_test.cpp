@@ -122,10 +122,9 @@ TEST(JsonSchema, RejectsInvalidPrefixes) {
   // Each: a prefix that must be refused at its last byte.
   for (const char* bad :
        {R"({"x)", R"({"name":"")", R"({"name":"abcdef)", R"({"name":1)", R"({"name":"a","n)",
-        R"({"age":1.)", R"({"age":1e)", R"({"name":"a","age":1})",
-        R"({"name":"a","age":1,"tags":[])", R"({"name":"a","age":1,"tags":["a","b",)",
-        R"({"name":"a","age":1,"tags":["c)", R"({"name":"a","age":1,"pet":{})",
-        R"({"name":"a","age":1,"pet":{"kind":"dog)", R"([)"}) {
+        R"({"age":1.)", R"({"age":1e)", R"({"name":"a"})", R"({"name":"a","age":1,"tags":[])",
+        R"({"name":"a","age":1,"tags":["a","b",)", R"({"name":"a","age":1,"tags":["c)",
+        R"({"name":"a","age":1,"pet":{})", R"({"name":"a","age":1,"pet":{"kind":"d)", R"([)"}) {
     const std::string text = bad;
     JsonValidator v(JsonSchema::compile(json::parse(kPerson)));
     const std::string head = text.substr(0, text.size() - 1);
@@ -136,6 +135,21 @@ TEST(JsonSchema, RejectsInvalidPrefixes) {
   EXPECT_FALSE(valid_for(R"({"type":"boolean"})", "null"));
   EXPECT_FALSE(valid_for(R"({"enum":["a","b"]})", "\"c\""));
   EXPECT_TRUE(valid_for(R"({"enum":["a","b"]})", "\"b\""));
+}
+
+TEST(JsonSchema, StringsAreValidUtf8) {
+  const char* any = R"({"type":"string"})";
+  EXPECT_TRUE(valid_for(any, "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\""));
+  for (const char* bad :
+       {"\"\x80", "\"\xC3\"", "\"\xC0\x80", "\"\xED\xA0\x80", "\"\xF5", "\"\xE2\x82\""}) {
+    JsonValidator v(JsonSchema::compile(json::parse(any)));
+    EXPECT_FALSE(v.feed(bad)) << bad;
+  }
+  JsonValidator v(JsonSchema::compile(json::parse(any)));
+  ASSERT_TRUE(v.feed("\"\xF0\x9F"));
+  const std::string rest = v.shortest_completion();
+  EXPECT_TRUE(v.feed(rest));
+  EXPECT_TRUE(v.complete());
 }
 
 TEST(JsonSchema, StrictRequiresEveryListedProperty) {
@@ -173,6 +187,9 @@ TEST(JsonSchema, RefusesKeywordsItCannotEnforce) {
               std::string::npos)
         << e.what();
   }
+  std::string deep = R"({"type":"string"})";
+  for (int i = 0; i < 200; ++i) deep = R"({"type":"array","items":)" + deep + "}";
+  EXPECT_THROW(JsonSchema::compile(json::parse(deep)), Error);  // bounded recursion
   // Annotations are ignored.
   EXPECT_TRUE(valid_for(R"({"title":"t","description":"d","type":"string","format":"date",
     "examples":["x"],"default":"y"})",
