@@ -16,6 +16,7 @@ constexpr int kMaxWhitespaceRun = 32;
 // can only narrow what is accepted.
 constexpr size_t kMaxPaths = 64;
 constexpr int kMaxProperties = 64;
+constexpr int kMaxExponentDigits = 2;
 
 using Frame = JsonValidator::Frame;
 using Path = JsonValidator::Path;
@@ -705,11 +706,13 @@ void JsonValidator::step(Path p, char ch, std::vector<Path>& out) const {
         case kExpSign:
           if (is_digit(ch)) {
             s = kExpDigits;
+            f.count = 1;
             ok = true;
           }
           break;
         case kExpDigits:
-          ok = is_digit(ch);
+          // At most two exponent digits: 1e999 overflows a double, and parsers reject it.
+          ok = is_digit(ch) && ++f.count <= kMaxExponentDigits;
           break;
       }
       if (ok) {

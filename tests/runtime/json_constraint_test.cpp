@@ -1,6 +1,7 @@
 // JsonValidator: accepts exactly the prefixes of valid JSON documents of the required top type.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "runtime/json_constraint.h"
@@ -206,6 +207,68 @@ TEST(JsonSchema, ShortestCompletionSatisfiesTheSchema) {
     EXPECT_TRUE(v.feed(rest)) << prefix << " + " << rest;
     EXPECT_TRUE(v.complete()) << prefix << " + " << rest;
   }
+}
+
+}  // namespace
+}  // namespace ug
+
+namespace ug {
+namespace {
+
+nlohmann::json random_value(std::mt19937& rng, int depth) {
+  const int kind = int(rng() % (depth > 3 ? 5u : 7u));
+  switch (kind) {
+    case 0:
+      return nullptr;
+    case 1:
+      return rng() % 2 == 0;
+    case 2:
+      return int64_t(rng() % 2000) - 1000;
+    case 3:
+      return double(int64_t(rng() % 100000) - 50000) / 64.0;
+    case 4: {
+      std::string s;
+      const char* alphabet[] = {"a", "Z", " ", "\"", "\\", "\n", "\xC3\xA9", "\xE2\x82\xAC", "/"};
+      for (int i = int(rng() % 6); i > 0; --i) s += alphabet[rng() % 9];
+      return s;
+    }
+    case 5: {
+      nlohmann::json a = nlohmann::json::array();
+      for (int i = int(rng() % 4); i > 0; --i) a.push_back(random_value(rng, depth + 1));
+      return a;
+    }
+    default: {
+      nlohmann::json o = nlohmann::json::object();
+      for (int i = int(rng() % 4); i > 0; --i) {
+        o["k" + std::to_string(rng() % 10)] = random_value(rng, depth + 1);
+      }
+      return o;
+    }
+  }
+}
+
+// Property check against nlohmann's parser: every serialized document is accepted whole, and a
+// mutated text the validator calls complete always parses.
+TEST(JsonSchema, AgreesWithAParserOnRandomDocuments) {
+  std::mt19937 rng(7);
+  const auto any = JsonSchema::compile(nlohmann::json::object());
+  int mutated_complete = 0;
+  for (int i = 0; i < 3000; ++i) {
+    nlohmann::json v = nlohmann::json::object();
+    v["v"] = random_value(rng, 0);
+    const std::string text = v.dump(i % 2 ? 1 : -1);
+    JsonValidator ok(any);
+    ASSERT_TRUE(ok.feed(text)) << text;
+    ASSERT_TRUE(ok.complete()) << text;
+    std::string bad = text;
+    bad[rng() % bad.size()] = "{}[]\",:0a -\\e."[rng() % 14];
+    JsonValidator m(any);
+    if (m.feed(bad) && m.complete()) {
+      ++mutated_complete;
+      EXPECT_TRUE(nlohmann::json::accept(bad)) << bad;
+    }
+  }
+  EXPECT_GT(mutated_complete, 0);  // some mutations stay valid (e.g. a digit for a digit)
 }
 
 }  // namespace
