@@ -366,6 +366,8 @@ void Scheduler::start_prefill(Slot& slot) {
   slot.prefilling = true;
   slot.result.prompt_tokens = int(keys.size());
   slot.result.prompt_cached = int(common);
+  std::lock_guard lk(mu_);
+  metrics_.prompt_tokens += common;  // the evaluated rest is counted chunk by chunk
 }
 
 int Scheduler::prefill_step(Slot& slot, int budget, bool force) {
@@ -426,8 +428,8 @@ int Scheduler::prefill_step(Slot& slot, int budget, bool force) {
     std::lock_guard lk(mu_);
     metrics_.prompt_evaluated += size_t(end - begin);
     metrics_.prompt_seconds += dt;
+    metrics_.prompt_tokens += size_t(end - begin);
     ++metrics_.prompt_chunks;
-    if (last) metrics_.prompt_tokens += keys.size();
   }
   if (!last) return end - begin;
 
