@@ -40,6 +40,8 @@ int cmd_serve(int argc, char** argv) {
         "  --timeout SECONDS       per-request limit (default 600)\n"
         "  --alias NAME            model name clients use (default: the file name)\n"
         "  --http-threads N        connection threads (default 32)\n"
+        "  --prefill-chunked on|off  evaluate new prompts one ubatch per step between decode\n"
+        "                          steps (default on; off: whole prompt at admission)\n"
         "%s%s",
         kGenerationHelp, kMediaHelp);
     return 0;
@@ -48,13 +50,10 @@ int cmd_serve(int argc, char** argv) {
   for (const char* k :
        {"--host", "--port", "--parallel", "-np", "--queue", "--api-key", "--max-body",
         "--max-media", "--max-image-pixels", "--allow-remote-media", "--timeout", "--alias",
-        "--http-threads", "--mmproj", "--image-tokens", "--audio-max"}) {
+        "--http-threads", "--prefill-chunked", "--mmproj", "--image-tokens", "--audio-max"}) {
     known.push_back(k);
   }
   args.reject_unknown(known);
-  if (args.has("--draft")) {
-    throw Error("serve: --draft (MTP speculative decoding) is not supported by the server yet");
-  }
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("serve: missing -m MODEL");
   LoadedModel m = load_model_and_tokenizer(path);
@@ -99,10 +98,18 @@ int cmd_serve(int argc, char** argv) {
   sched.n_ctx = chat.n_ctx;
   sched.n_ubatch = chat.n_ubatch;
   sched.cache_type = chat.cache_type;
+  const std::string chunked = args.get({"--prefill-chunked"}, "on");
+  if (chunked != "on" && chunked != "off")
+    throw Error("option --prefill-chunked: expected on or off");
+  sched.chunked_prefill = chunked == "on";
   so.http_threads = std::max(so.http_threads, sched.n_parallel + 4);
 
   const std::unique_ptr<gemma4::Projector> projector = projector_from_args(args, m);
   ThreadPool pool(threads_from_args(args));
+  // MTP drafter: speculative rounds while one sequence generates (docs/server.md).
+  const LoadedDrafter drafter = drafter_from_args(args, m, pool);
+  sched.drafter = drafter.drafter.get();
+  sched.speculative = chat.speculative;
   Scheduler scheduler(*m.model, *m.tokenizer, pool, sched);
   server::Server srv(*m.model, *m.tokenizer, projector.get(), scheduler, so);
   srv.bind();
@@ -110,8 +117,9 @@ int cmd_serve(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  std::printf("unigemma serve: %s on http://%s:%d (%d parallel, context %d)\n",
-              so.model_name.c_str(), so.host.c_str(), srv.port(), sched.n_parallel, sched.n_ctx);
+  std::printf("unigemma serve: %s on http://%s:%d (%d parallel, context %d%s)\n",
+              so.model_name.c_str(), so.host.c_str(), srv.port(), sched.n_parallel, sched.n_ctx,
+              sched.drafter ? ", MTP drafter" : "");
   std::fflush(stdout);
   srv.listen();
   g_server = nullptr;

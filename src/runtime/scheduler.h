@@ -1,9 +1,12 @@
 // Continuous batching of independent generations (the server's engine). N slots, each with its own
-// KV cache; a worker thread admits queued requests into free slots (prefilling their prompt,
-// reusing the longest cached prefix among the free slots), then advances every active slot by one
-// token per step with a single batched weight pass (gemma4::BatchDecoder). A slot's output never
-// depends on what else is in the batch. Requests beyond the slots wait in a bounded queue; a
-// cancelled or timed-out request leaves its slot at the next step.
+// KV cache; a worker thread admits queued requests into free slots (reusing the longest cached
+// prefix among the free slots), and each step then evaluates at most one ubatch of new prompts
+// (chunked prefill, so a long prompt does not stall the sequences already generating) and advances
+// every generating slot by one token with a single batched weight pass (gemma4::BatchDecoder). With
+// an MTP drafter and a single generating slot, that slot runs a speculative round instead (draft k,
+// verify k + 1 positions); with several, the batched plain step. A slot's output never depends on
+// what else is in the batch. Requests beyond the slots wait in a bounded queue; a cancelled or
+// timed-out request leaves its slot at the next step.
 #pragma once
 
 #include <atomic>
@@ -19,9 +22,11 @@
 #include <vector>
 
 #include "model/gemma4/decoder.h"
+#include "model/gemma4/drafter.h"
 #include "runtime/json_constraint.h"
 #include "runtime/multimodal.h"
 #include "runtime/sampler.h"
+#include "runtime/speculative.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ug {
@@ -32,6 +37,13 @@ struct GenerationRequest {
   int max_tokens = 1024;
   // Constrained decoding: only tokens that keep the output a valid JSON prefix of this kind.
   std::optional<JsonTop> json;
+  // Schema-constrained decoding; replaces `json` when set.
+  std::shared_ptr<const JsonSchema> json_schema;
+  // The output must begin with one of these texts (special tokens as written, e.g. a forced tool
+  // call "<|tool_call>call:get_weather{"); generation is free after it.
+  std::vector<std::string> forced_prefixes;
+  // Tokens never generated (e.g. <|tool_call> with tool_choice none).
+  std::vector<int32_t> banned_tokens;
   // Zero: no limit.
   std::chrono::milliseconds timeout{0};
   // Never end at an end-of-generation token (benchmarks: a fixed number of tokens).
@@ -85,6 +97,13 @@ struct SchedulerOptions {
   int n_ctx = 4096;    // per slot
   int n_ubatch = 512;
   TensorType cache_type = TensorType::F16;
+  // Prompts are evaluated one ubatch per scheduler step, between decode steps; false: a new
+  // request's whole prompt at admission (running sequences wait for it).
+  bool chunked_prefill = true;
+  // MTP drafter (may be null; must outlive the scheduler): speculative rounds while one sequence
+  // generates alone. Sequences under a JSON or prefix constraint decode plainly.
+  gemma4::Drafter* drafter = nullptr;
+  SpeculativeOptions speculative;
 };
 
 // Counters for /metrics (monotonic unless noted).
@@ -97,6 +116,10 @@ struct SchedulerMetrics {
   double prompt_seconds = 0;
   double decode_seconds = 0;  // wall time of batched decode steps
   uint64_t decode_steps = 0;
+  uint64_t prompt_chunks = 0;         // prompt evaluations (a chunked prompt counts each chunk)
+  uint64_t spec_rounds = 0;           // speculative rounds (MTP drafter)
+  uint64_t spec_drafted = 0;          // draft tokens proposed
+  uint64_t spec_accepted = 0;         // of which the target accepted
   std::vector<double> ttft_bounds;    // histogram upper bounds (seconds)
   std::vector<uint64_t> ttft_counts;  // cumulative counts per bound, then +Inf
   double ttft_sum = 0;
@@ -126,13 +149,20 @@ class Scheduler {
  private:
   struct Slot;
   void run();
-  bool admit(Slot& slot, std::shared_ptr<Generation> job);
-  void prefill(Slot& slot);
+  // Sets up a newly admitted slot: reuses its cached prefix and keeps the rest of the prompt.
+  void start_prefill(Slot& slot);
+  // Evaluates the slot's next prompt chunk if it fits `budget` positions (or `force`); returns
+  // the positions evaluated. The last chunk picks the first token.
+  int prefill_step(Slot& slot, int budget, bool force);
+  void speculative_step(Slot& slot);
   // Picks the next token of `slot` from `logits`; finishes the slot's job when it ends.
   void advance(Slot& slot, const float* logits);
+  // Hands `tok` to the job; false when the job ended (end of generation, limit, constraint done).
+  bool accept_token(Slot& slot, int32_t tok);
   void finish(Slot& slot, const std::string& reason, const std::string& error = {});
   int32_t choose_constrained(Slot& slot, const float* logits);
   const std::vector<std::string>& pieces();
+  const std::vector<std::string>& special_pieces();
 
   const gemma4::Model& model_;
   const Tokenizer& tokenizer_;
@@ -141,6 +171,7 @@ class Scheduler {
   gemma4::BatchDecoder batch_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::string> pieces_;  // token texts for constrained decoding, built on first use
+  std::vector<std::string> special_pieces_;  // the same with special tokens written out
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

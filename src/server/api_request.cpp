@@ -3,6 +3,8 @@
 #include <array>
 #include <cmath>
 
+#include "util/error.h"
+
 namespace ug::server {
 
 using nlohmann::json;
@@ -152,16 +154,16 @@ void parse_openai_sampling(const json& body, ApiRequest& r, const RequestLimits&
   }
 }
 
-JsonTop top_of_schema(const json& schema, const std::string& param) {
+// Compiles a response schema for constrained decoding; unsupported keywords are a 400 naming them.
+void set_schema(const json& schema, bool strict, const std::string& param, ApiRequest& r) {
   if (!schema.is_object()) bad_type(param, "an object", schema);
-  const json* t = member(schema, "type");
-  if (t && t->is_string()) {
-    if (*t == "object") return JsonTop::kObject;
-    if (*t == "array") return JsonTop::kArray;
-    throw ApiError(400, "'" + param + ".type' must be \"object\" or \"array\" at the top level",
-                   param);
+  try {
+    r.schema = JsonSchema::compile(schema, strict);
+  } catch (const Error& e) {
+    throw ApiError(400, "'" + param + "': " + e.what(), param);
   }
-  return JsonTop::kObject;
+  r.json = JsonTop::kAny;
+  r.json_schema = schema;
 }
 
 void parse_response_format(const json& v, ApiRequest& r) {
@@ -181,9 +183,12 @@ void parse_response_format(const json& v, ApiRequest& r) {
                      "response_format.json_schema");
     }
     const json* schema = member(*js, "schema");
+    bool strict = false;
+    if (const json* st = member(*js, "strict")) {
+      strict = get_bool(*st, "response_format.json_schema.strict");
+    }
     if (schema) {
-      r.json = top_of_schema(*schema, "response_format.json_schema.schema");
-      r.json_schema = *schema;
+      set_schema(*schema, strict, "response_format.json_schema.schema", r);
     } else {
       r.json = JsonTop::kObject;
     }
@@ -319,7 +324,13 @@ void apply_tool_choice(const json& v, ApiRequest& r) {
     const std::string& s = v.get_ref<const std::string&>();
     if (s == "none") {
       r.tools = ordered_json::array();
-    } else if (s != "auto" && s != "required") {
+      r.tool_choice = ToolChoice::kNone;
+    } else if (s == "required") {
+      if (r.tools.empty()) {
+        throw ApiError(400, "'tool_choice' is \"required\" but 'tools' is empty", "tool_choice");
+      }
+      r.tool_choice = ToolChoice::kRequired;
+    } else if (s != "auto") {
       throw ApiError(400, "'tool_choice' must be none, auto, required or a function",
                      "tool_choice");
     }
@@ -337,6 +348,7 @@ void apply_tool_choice(const json& v, ApiRequest& r) {
   if (kept.empty())
     throw ApiError(400, "'tool_choice' names '" + n + "', which is not in 'tools'", "tool_choice");
   r.tools = kept;
+  r.tool_choice = ToolChoice::kNamed;
 }
 
 // Text, image and audio parts of an OpenAI message into the template's parts.
@@ -469,6 +481,11 @@ ApiRequest parse_openai_chat(const json& body, const SamplerParams& defaults,
   if (const json* v = member(body, "tools")) r.tools = parse_tools(*v);
   if (const json* v = member(body, "tool_choice")) apply_tool_choice(*v, r);
   if (const json* v = member(body, "response_format")) parse_response_format(*v, r);
+  if (r.json && (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed)) {
+    throw ApiError(
+        400, "'tool_choice' that forces a tool call cannot be combined with 'response_format'",
+        "tool_choice");
+  }
   if (const json* v = member(body, "reasoning_effort")) {
     const std::string& e = get_string(*v, "reasoning_effort");
     if (e == "none" || e == "minimal") {
@@ -601,8 +618,7 @@ void parse_ollama_options(const json& body, ApiRequest& r, const RequestLimits& 
         throw ApiError(400, "'format' must be \"json\" or a JSON schema", "format");
       if (*v == "json") r.json = JsonTop::kObject;
     } else if (v->is_object()) {
-      r.json = top_of_schema(*v, "format");
-      r.json_schema = *v;
+      set_schema(*v, false, "format", r);
     } else {
       bad_type("format", "\"json\" or a JSON schema object", *v);
     }

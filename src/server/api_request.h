@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,9 @@ struct MediaInput {
   std::string name;  // for messages: "messages[2].content[1]"
 };
 
+// tool_choice: auto (the model decides), none (no tool call), required (some tool), named.
+enum class ToolChoice { kAuto, kNone, kRequired, kNamed };
+
 enum class ApiFlavor { kOpenAIChat, kOpenAICompletion, kOllamaChat, kOllamaGenerate };
 
 struct ApiRequest {
@@ -65,11 +69,13 @@ struct ApiRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool enable_thinking = false;
-  std::optional<JsonTop> json;  // response_format / format
-  nlohmann::json json_schema;   // the schema, when one was given (for the prompt hint)
-  bool echo = false;            // /v1/completions echo
-  bool ignore_eos = false;      // extension (as llama.cpp): generate exactly max_tokens
-  std::string keep_alive;       // Ollama; accepted, not used
+  std::optional<JsonTop> json;               // response_format / format
+  nlohmann::json json_schema;                // the schema, when one was given
+  std::shared_ptr<const JsonSchema> schema;  // compiled `json_schema`
+  ToolChoice tool_choice = ToolChoice::kAuto;
+  bool echo = false;        // /v1/completions echo
+  bool ignore_eos = false;  // extension (as llama.cpp): generate exactly max_tokens
+  std::string keep_alive;   // Ollama; accepted, not used
 };
 
 // `defaults`: the server's sampling defaults, which the request's fields override.

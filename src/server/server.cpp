@@ -1,10 +1,16 @@
 #include "server/server.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <random>
@@ -105,6 +111,58 @@ int64_t unix_now() {
 
 int64_t to_ns(double seconds) {
   return int64_t(seconds * 1e9);
+}
+
+std::string socket_address(const sockaddr_storage& a, socklen_t len, int* port) {
+  char host[NI_MAXHOST];
+  *port = -1;
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, host, sizeof(host), nullptr, 0,
+                  NI_NUMERICHOST) != 0) {
+    return {};
+  }
+  if (a.ss_family == AF_INET) *port = ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+  if (a.ss_family == AF_INET6) *port = ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+  return host;
+}
+
+// The socket of the connection that carries `req`: the open socket whose local and peer addresses
+// are the request's (this httplib does not hand it to handlers). -1 when none matches.
+int connection_socket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    struct stat st;
+    if (fstat(int(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
+    if (getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
+    int local_port = -1, peer_port = -1;
+    if (socket_address(peer, peer_len, &peer_port) != req.remote_addr ||
+        peer_port != req.remote_port) {
+      continue;
+    }
+    if (socket_address(local, local_len, &local_port) != req.local_addr ||
+        local_port != req.local_port) {
+      continue;
+    }
+    found = int(fd);
+    break;
+  }
+  closedir(dir);
+  return found;
+}
+
+// The client closed (or reset) its side; pipelined bytes waiting to be read do not count.
+bool peer_closed(int fd) {
+  char c;
+  const ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 ordered_json openai_tool_call(const ParsedToolCall& c, size_t index, bool with_index) {
@@ -267,6 +325,20 @@ GenerationRequest Server::Impl::prepare(const ApiRequest& r) {
   GenerationRequest g;
   g.sampling = r.sampling;
   g.json = r.json;
+  g.json_schema = r.schema;
+  bool thinking = r.enable_thinking;
+  if (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kNamed) {
+    // The reply starts with a native call of one of the offered functions (only the named one is
+    // left in `tools`); no thinking block before it.
+    thinking = false;
+    for (const auto& t : r.tools) {
+      g.forced_prefixes.push_back("<|tool_call>call:" + t["function"]["name"].get<std::string>() +
+                                  "{");
+    }
+  } else if (r.tool_choice == ToolChoice::kNone) {
+    const int32_t call = tokenizer.find_token("<|tool_call>");
+    if (call >= 0) g.banned_tokens.push_back(call);
+  }
   g.ignore_eos = r.ignore_eos;
   g.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.request_timeout);
   if (r.raw) {
@@ -281,7 +353,7 @@ GenerationRequest Server::Impl::prepare(const ApiRequest& r) {
     inputs["messages"] = r.messages;
     if (!r.tools.empty()) inputs["tools"] = r.tools;
     inputs["add_generation_prompt"] = true;
-    inputs["enable_thinking"] = r.enable_thinking;
+    inputs["enable_thinking"] = thinking;
     const int32_t bos = tokenizer.bos_id();
     inputs["bos_token"] = bos >= 0 ? tokenizer.token_piece(bos, true) : std::string();
     std::string rendered;
@@ -420,14 +492,25 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   };
 
   if (!r.stream) {
-    // Wait for the whole reply (stop strings cancel the rest of the generation).
+    // Wait for the whole reply (stop strings cancel the rest of the generation). A client that
+    // hangs up meanwhile cancels it too, which frees its sequence and KV at the next step.
+    const int fd = connection_socket(req);
     std::vector<int32_t> tokens;
+    bool client_gone = false;
     while (job->wait(&tokens, kPoll)) {
       if (!tokens.empty()) {
         text->push(tokens);
         tokens.clear();
         if (text->stopped()) job->cancel();
       }
+      if (!client_gone && fd >= 0 && peer_closed(fd)) {
+        client_gone = true;
+        job->cancel();
+      }
+    }
+    if (client_gone) {
+      set_error(res, req.path, 499, "the client closed the connection");
+      return;
     }
     text->finish();
     const GenerationResult gr = job->result();
@@ -685,6 +768,19 @@ std::string Server::Impl::metrics_text() {
   o << "unigemma_time_to_first_token_seconds_bucket{le=\"+Inf\"} " << total << "\n"
     << "unigemma_time_to_first_token_seconds_sum " << m.ttft_sum << "\n"
     << "unigemma_time_to_first_token_seconds_count " << total << "\n";
+  if (scheduler.options().drafter) {
+    metric("unigemma_mtp_rounds_total", "counter",
+           "Speculative rounds with the MTP drafter (one generating sequence).", m.spec_rounds);
+    metric("unigemma_mtp_drafted_tokens_total", "counter", "Draft tokens proposed by the drafter.",
+           m.spec_drafted);
+    metric("unigemma_mtp_accepted_tokens_total", "counter",
+           "Draft tokens accepted by the target model.", m.spec_accepted);
+    metric("unigemma_mtp_acceptance_rate", "gauge", "Accepted / drafted tokens, since start.",
+           m.spec_drafted > 0 ? double(m.spec_accepted) / double(m.spec_drafted) : 0.0);
+  }
+  metric("unigemma_prompt_chunks_total", "counter",
+         "Prompt evaluations (chunked prefill: one per ubatch between decode steps).",
+         m.prompt_chunks);
   metric("unigemma_queue_depth", "gauge", "Requests waiting for a sequence slot.", m.queue_depth);
   metric("unigemma_active_sequences", "gauge", "Sequences generating now.", m.active_sequences);
   metric("unigemma_parallel_sequences", "gauge", "Sequence slots (--parallel).",

@@ -58,7 +58,55 @@ TEST(OpenAIChat, ThinkingViaTemplateKwargsAndSchemaTop) {
     "response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{"type":"array"}}}})");
   EXPECT_TRUE(r.enable_thinking);
   EXPECT_EQ(r.messages[0]["role"], "system");
-  EXPECT_EQ(*r.json, JsonTop::kArray);
+  ASSERT_TRUE(r.schema);  // compiled for constrained decoding
+  EXPECT_EQ(r.schema->nodes[size_t(r.schema->root)].types, JsonSchema::kArray);
+}
+
+TEST(OpenAIChat, SchemasCompileOrNameTheUnsupportedKeyword) {
+  const ApiRequest r = chat(R"({"messages":[{"role":"user","content":"x"}],
+    "response_format":{"type":"json_schema","json_schema":{"name":"a","strict":true,
+      "schema":{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}}}}}})");
+  ASSERT_TRUE(r.schema);
+  const auto& root = r.schema->nodes[size_t(r.schema->root)];
+  EXPECT_FALSE(root.additional);  // strict: only the listed properties, all required
+  EXPECT_EQ(root.n_required, 2);
+  try {
+    chat(R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema",
+      "json_schema":{"name":"a","schema":{"type":"object","properties":{"z":{"type":"string",
+      "pattern":"^a"}}}}}})");
+    FAIL() << "pattern accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "response_format.json_schema.schema");
+    EXPECT_NE(std::string(e.what()).find("'pattern'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/properties/z"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(chat_error(R"({"messages":[{"role":"user","content":"x"}],"response_format":{
+      "type":"json_schema","json_schema":{"name":"a","schema":{"$ref":"#",
+      "type":"object"}}}})")
+                .first,
+            400);
+}
+
+TEST(OpenAIChat, ToolChoiceModes) {
+  const std::string tools = R"("tools":[{"type":"function","function":{"name":"a"}},
+      {"type":"function","function":{"name":"b"}}])";
+  const std::string msgs = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_EQ(chat("{" + msgs + "," + tools + "}").tool_choice, ToolChoice::kAuto);
+  const ApiRequest req = chat("{" + msgs + "," + tools + R"(,"tool_choice":"required"})");
+  EXPECT_EQ(req.tool_choice, ToolChoice::kRequired);
+  EXPECT_EQ(req.tools.size(), 2u);
+  const ApiRequest named = chat("{" + msgs + "," + tools +
+                                R"(,"tool_choice":{"type":"function","function":{"name":"b"}}})");
+  EXPECT_EQ(named.tool_choice, ToolChoice::kNamed);
+  ASSERT_EQ(named.tools.size(), 1u);
+  EXPECT_EQ(chat("{" + msgs + "," + tools + R"(,"tool_choice":"none"})").tool_choice,
+            ToolChoice::kNone);
+  EXPECT_EQ(chat_error("{" + msgs + R"(,"tool_choice":"required"})").second, "tool_choice");
+  EXPECT_EQ(chat_error("{" + msgs + "," + tools +
+                       R"(,"tool_choice":"required","response_format":{"type":"json_object"}})")
+                .second,
+            "tool_choice");
 }
 
 TEST(OpenAIChat, MediaPartsBecomePlaceholdersInOrder) {

@@ -70,6 +70,22 @@ test('format json, think and tools are accepted', { skip }, async () => {
   });
   assert.equal(r.message.content[0], '{');
   if (r.done_reason === 'stop') JSON.parse(r.message.content);
+  // A schema object as format: enforced, not just the top-level type.
+  const format = {
+    type: 'object',
+    properties: { city: { type: 'string', maxLength: 10 }, days: { type: 'array', items: { enum: ['mon', 'tue'] }, maxItems: 2 } },
+    required: ['city', 'days'], additionalProperties: false,
+  };
+  for (const seed of [4, 5]) {
+    const s = await ollama.chat({
+      model: 'tiny', messages: [{ role: 'user', content: 'JSON please' }], format,
+      options: { temperature: 0.9, seed, num_predict: 100 }, stream: false,
+    });
+    const v = JSON.parse(s.message.content);
+    assert.deepEqual(Object.keys(v).sort(), ['city', 'days']);
+    assert.equal(typeof v.city, 'string');
+    assert.ok(v.days.length <= 2 && v.days.every((d) => d === 'mon' || d === 'tue'));
+  }
   const t = await ollama.chat({ model: 'tiny', messages: [{ role: 'user', content: 'hm' }], think: true, options, stream: false });
   assert.equal(t.done, true);
   const tools = [{ type: 'function', function: { name: 'add', description: 'adds', parameters: { type: 'object', properties: { a: { type: 'number' } } } } }];
