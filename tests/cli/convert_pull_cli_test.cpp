@@ -26,7 +26,7 @@ struct RunResult {
 };
 
 fs::path scratch_dir() {
-  return test::process_scratch_dir();
+  return ug::test::process_scratch_dir();
 }
 
 std::string slurp(const fs::path& p) {
