@@ -133,9 +133,9 @@ HWY_INLINE float HalfToFloat(const uint8_t* p) {
 }
 
 // Quantizes n values (a multiple of 32) to int16 blocks: d = max|x| / 32767, q = round-to-
-// nearest-even(x * (1 / d)); a block holding inf or NaN gets d = NaN so the outputs it feeds are
-// NaN. Bit-identical to ref::quantize_activations (the rounding is the fp32 magic-number trick,
-// exact for |v| < 2^22; here |v| <= 32767).
+// nearest-even(x * (1 / d)) (q = 0 where d is below the normal range); a block holding inf or NaN
+// gets d = NaN so the outputs it feeds are NaN. Bit-identical to ref::quantize_activations (the
+// rounding is the fp32 magic-number trick, exact for |v| < 2^22; here |v| <= 32767).
 void QuantizeActivations(const float* x, int64_t n, uint8_t* out) {
   const int64_t nb = n / kXBlock;
   auto* q = reinterpret_cast<int16_t*>(out);
@@ -161,7 +161,8 @@ void QuantizeActivations(const float* x, int64_t n, uint8_t* out) {
       continue;
     }
     const float scale = amax / 32767.0f;
-    const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+    // A block below the normal range (max|x| < ~4e-34) rounds to zero: 1 / scale could overflow.
+    const float inv = scale >= std::numeric_limits<float>::min() ? 1.0f / scale : 0.0f;
     int32_t sum = 0;
     for (int i = 0; i < kXBlock; ++i) {
       const float v = xb[i] * inv;

@@ -330,7 +330,7 @@ void quantize_activations(const float* x, int64_t n, int16_t* q, float* d) {
       continue;
     }
     d[b] = amax / 32767.0f;
-    const float inv = d[b] > 0.0f ? 1.0f / d[b] : 0.0f;
+    const float inv = d[b] >= std::numeric_limits<float>::min() ? 1.0f / d[b] : 0.0f;
     for (int i = 0; i < 32; ++i) q[32 * b + i] = int16_t(std::nearbyint(xb[i] * inv));
   }
 }
