@@ -219,6 +219,42 @@ HWY_INLINE __m256 Fma(__m256i dot, float scale, __m256 acc) {
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale), acc);
 }
 
+HWY_INLINE __m256 FmaV(__m256i dot, __m256 scale, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+}
+
+// Block scale products dw[i] * dx[t] of an R-row tile, lane i of s[t] (R == 4: the four fp16
+// weight scales are converted together; the products equal the scalar ones bit for bit).
+template <int R, int T>
+HWY_INLINE void TileScales(const TileArgs& a, const uint8_t* blk0, int64_t b, __m128 (&s)[T]) {
+  uint16_t h[4] = {0, 0, 0, 0};
+  for (int i = 0; i < R; ++i) std::memcpy(&h[i], blk0 + i * a.row_bytes, 2);
+  int64_t packed;
+  std::memcpy(&packed, h, 8);
+  const __m128i bits = _mm_cvtsi64_si128(packed);
+  const __m128 dw = _mm_cvtph_ps(bits);
+  for (int t = 0; t < T; ++t) s[t] = _mm_mul_ps(dw, _mm_set1_ps(a.x[t].d[b]));
+}
+
+// Lane i of v in every lane.
+template <int I>
+HWY_INLINE __m256 Lane(__m128 v) {
+  return _mm256_broadcastss_ps(_mm_shuffle_ps(v, v, _MM_SHUFFLE(I, I, I, I)));
+}
+
+HWY_INLINE __m256 LaneOf(__m128 v, int i) {
+  switch (i) {
+    case 0:
+      return _mm256_broadcastss_ps(v);
+    case 1:
+      return Lane<1>(v);
+    case 2:
+      return Lane<2>(v);
+    default:
+      return Lane<3>(v);
+  }
+}
+
 // 32 int8 -> two vectors of 16 int16.
 HWY_INLINE void Widen(__m256i w, __m256i* lo, __m256i* hi) {
   *lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
@@ -253,6 +289,8 @@ void TileQ4_0(const TileArgs& a) {
   const __m128i low4 = _mm_set1_epi8(0x0F);
   const __m128i eight = _mm_set1_epi8(8);
   for (int64_t b = 0; b < a.nb; ++b) {
+    __m128 scales[T];
+    TileScales<R, T>(a, a.w0 + b * 18, b, scales);
     HWY_UNROLL(4)
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = a.w0 + i * a.row_bytes + b * 18;
@@ -260,10 +298,9 @@ void TileQ4_0(const TileArgs& a) {
       const __m256i lo = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(q, low4), eight));
       const __m256i hi =
           _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low4), eight));
-      const float dw = HalfToFloat(blk);
       HWY_UNROLL(8)
       for (int t = 0; t < T; ++t) {
-        acc[i][t] = Fma(BlockDot(lo, hi, a.x[t], b), dw * a.x[t].d[b], acc[i][t]);
+        acc[i][t] = FmaV(BlockDot(lo, hi, a.x[t], b), LaneOf(scales[t], i), acc[i][t]);
       }
     }
   }
@@ -275,6 +312,8 @@ void TileQ8_0(const TileArgs& a) {
   __m256 acc[R][T];
   Zero(acc);
   for (int64_t b = 0; b < a.nb; ++b) {
+    __m128 scales[T];
+    TileScales<R, T>(a, a.w0 + b * 34, b, scales);
     HWY_UNROLL(4)
     for (int i = 0; i < R; ++i) {
       const uint8_t* blk = a.w0 + i * a.row_bytes + b * 34;
@@ -282,10 +321,9 @@ void TileQ8_0(const TileArgs& a) {
           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2)));
       const __m256i hi =
           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 18)));
-      const float dw = HalfToFloat(blk);
       HWY_UNROLL(8)
       for (int t = 0; t < T; ++t) {
-        acc[i][t] = Fma(BlockDot(lo, hi, a.x[t], b), dw * a.x[t].d[b], acc[i][t]);
+        acc[i][t] = FmaV(BlockDot(lo, hi, a.x[t], b), LaneOf(scales[t], i), acc[i][t]);
       }
     }
   }
