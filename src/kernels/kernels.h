@@ -21,15 +21,24 @@ struct Matrix {
 
 // y[t * ldy + r] = sum_c W[r, c] * x[t * ldx + c]  for t < n_tokens, r < W.rows.
 // Multithreaded over rows (and token blocks for large n_tokens). x and y must not alias.
+// Decode-size products (n_tokens <= 8) on Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights quantize each
+// row of x to blocks of 32 int16 values with an fp32 scale (relative rounding <= 2^-16 of the
+// block's largest value) and use exact integer dot products per block, fp32 across blocks;
+// set_exact_matmul(true) keeps x in fp32.
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool& pool);
 
 // Same product, but every token's row is bit-identical to what matmul computes for that token
-// alone (n_tokens = 1), whatever n_tokens is: the decode path for a batch of independent sequences,
-// whose results must not depend on which other sequences share the step. The weights are still
-// read once for all tokens.
+// alone (n_tokens = 1), whatever n_tokens is (int16 activations for the same weight types): the
+// decode path for a batch of independent sequences, whose results must not depend on which other
+// sequences share the step. The weights are still read once for all tokens.
 void matmul_rowwise(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y,
                     int64_t ldy, ThreadPool& pool);
+
+// Process-wide: true makes every product use fp32 activations (slower decode; what the scalar
+// reference computes). Default false.
+void set_exact_matmul(bool exact);
+bool exact_matmul();
 
 // Decodes n elements (a multiple of the block size) of `type` at `src` into fp32.
 void dequantize_row(TensorType type, const void* src, float* dst, int64_t n);

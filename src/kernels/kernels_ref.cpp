@@ -315,6 +315,51 @@ void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, floa
   }
 }
 
+void quantize_activations(const float* x, int64_t n, int16_t* q, float* d) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0.0f;
+    bool finite = true;
+    for (int i = 0; i < 32; ++i) {
+      finite = finite && std::isfinite(xb[i]);
+      amax = std::max(amax, std::fabs(xb[i]));
+    }
+    if (!finite) {
+      d[b] = std::numeric_limits<float>::quiet_NaN();
+      std::fill(q + 32 * b, q + 32 * b + 32, int16_t(0));
+      continue;
+    }
+    d[b] = amax / 32767.0f;
+    const float inv = d[b] >= std::numeric_limits<float>::min() ? 1.0f / d[b] : 0.0f;
+    for (int i = 0; i < 32; ++i) q[32 * b + i] = int16_t(std::nearbyint(xb[i] * inv));
+  }
+}
+
+void matmul_quantized_activations(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens,
+                                  float* y, int64_t ldy) {
+  detail::check_matmul_args(w, x, ldx, n_tokens, y, ldy);
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  std::vector<int16_t> q(static_cast<size_t>(w.cols));
+  std::vector<float> d(static_cast<size_t>(w.cols / 32 + 1));
+  std::vector<double> xq(static_cast<size_t>(n_tokens * w.cols));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    quantize_activations(x + t * ldx, w.cols, q.data(), d.data());
+    for (int64_t c = 0; c < w.cols; ++c) {
+      xq[size_t(t * w.cols + c)] = double(d[size_t(c / 32)]) * double(q[size_t(c)]);
+    }
+  }
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w.type, base + r * w.row_bytes, row.data(), w.cols);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      double sum = 0.0;
+      for (int64_t c = 0; c < w.cols; ++c)
+        sum += double(row[size_t(c)]) * xq[size_t(t * w.cols + c)];
+      y[t * ldy + r] = float(sum);
+    }
+  }
+}
+
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   if (n <= 0) return;
   double ss = 0.0;

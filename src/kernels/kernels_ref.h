@@ -135,6 +135,14 @@ float dot_row(TensorType type, const void* row, const float* x, int64_t n);
 void axpy_row(TensorType type, const void* row, float a, float* y, int64_t n);
 // Single-threaded matmul: every output is a double-accumulated dot product.
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy);
+// The activation quantization of the decode kernels (matmul with at most 8 tokens, matmul_rowwise
+// on Q8_0/Q4_0/Q4_K/Q5_K/Q6_K weights): n (a multiple of 32) values to blocks of 32 with
+// d[b] = max|x| / 32767 and q = x * (1 / d) rounded to nearest even (q = 0 when d is below the
+// normal fp32 range); a block holding inf or NaN gets d = NaN and q = 0.
+void quantize_activations(const float* x, int64_t n, int16_t* q, float* d);
+// matmul on the quantized activations: sum_c W[r, c] * d[c / 32] * q[c], double-accumulated.
+void matmul_quantized_activations(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens,
+                                  float* y, int64_t ldy);
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n);

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <new>
 
+#include "kernels/gemv_i16.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_ref.h"
 #include "util/error.h"
@@ -913,12 +914,32 @@ void axpy_row(TensorType type, const void* row, float a, float* y, int64_t n) {
   HWY_DYNAMIC_DISPATCH(AxpyRowImpl)(type, static_cast<const uint8_t*>(row), a, y, n);
 }
 
+namespace {
+std::atomic<bool> g_exact_matmul{false};
+
+bool use_gemv_i16(TensorType type) {
+  return detail::gemv_i16_supports(type) && !g_exact_matmul.load(std::memory_order_relaxed);
+}
+}  // namespace
+
+void set_exact_matmul(bool exact) {
+  g_exact_matmul.store(exact, std::memory_order_relaxed);
+}
+
+bool exact_matmul() {
+  return g_exact_matmul.load(std::memory_order_relaxed);
+}
+
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool& pool) {
   detail::check_matmul_args(w, x, ldx, n_tokens, y, ldy);
   if (n_tokens == 0 || w.rows == 0) return;
   if (w.cols == 0) {
     for (int64_t t = 0; t < n_tokens; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.0f);
+    return;
+  }
+  if (n_tokens <= detail::kGemvI16MaxTokens && use_gemv_i16(w.type)) {
+    detail::gemv_i16(w, x, ldx, n_tokens, y, ldy, pool);
     return;
   }
   HWY_DYNAMIC_DISPATCH(MatmulImpl)(w, x, ldx, n_tokens, y, ldy, pool);
@@ -930,6 +951,10 @@ void matmul_rowwise(const Matrix& w, const float* x, int64_t ldx, int64_t n_toke
   if (n_tokens == 0 || w.rows == 0) return;
   if (w.cols == 0) {
     for (int64_t t = 0; t < n_tokens; ++t) std::fill(y + t * ldy, y + t * ldy + w.rows, 0.0f);
+    return;
+  }
+  if (use_gemv_i16(w.type)) {
+    detail::gemv_i16(w, x, ldx, n_tokens, y, ldy, pool);
     return;
   }
   HWY_DYNAMIC_DISPATCH(MatmulRowwiseImpl)(w, x, ldx, n_tokens, y, ldy, pool);

@@ -103,9 +103,30 @@ void check_matmul(TensorType type, const Shape& s, int64_t n_tokens, std::mt1993
   const Matrix w{type, data.data(), s.rows, s.cols, row_bytes};
   const int64_t ldx = n_tokens > 1 ? s.cols + 3 : s.cols;
   const int64_t ldy = n_tokens > 1 ? s.rows + 5 : s.rows;
-  const std::vector<float> x = random_floats(n_tokens * ldx, rng);
+  std::vector<float> x = random_floats(n_tokens * ldx, rng);
   std::vector<float> want(static_cast<size_t>(n_tokens * ldy), 0.0f);
-  ref::matmul(w, x.data(), ldx, n_tokens, want.data(), ldy);
+  // Decode-size products on these types round the activations to int16 blocks (gemv_i16_test.cpp
+  // covers that path in depth): compare with the reference of that arithmetic, on the rounded x.
+  const bool int_activations =
+      n_tokens <= 8 && !exact_matmul() &&
+      (type == TensorType::Q8_0 || type == TensorType::Q4_0 || type == TensorType::Q4_K ||
+       type == TensorType::Q5_K || type == TensorType::Q6_K);
+  if (int_activations) {
+    ref::matmul_quantized_activations(w, x.data(), ldx, n_tokens, want.data(), ldy);
+  } else {
+    ref::matmul(w, x.data(), ldx, n_tokens, want.data(), ldy);
+  }
+  std::vector<float> x_used = x;
+  if (int_activations) {
+    std::vector<int16_t> q(static_cast<size_t>(s.cols));
+    std::vector<float> d(static_cast<size_t>(s.cols / 32));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      ref::quantize_activations(x.data() + t * ldx, s.cols, q.data(), d.data());
+      for (int64_t c = 0; c < s.cols; ++c) {
+        x_used[size_t(t * ldx + c)] = d[size_t(c / 32)] * q[size_t(c)];
+      }
+    }
+  }
   // sum_c |w[r,c] x[t,c]| for the tolerance.
   std::vector<double> abs_sum(static_cast<size_t>(n_tokens * s.rows), 0.0);
   std::vector<float> wrow(static_cast<size_t>(s.cols));
@@ -114,7 +135,7 @@ void check_matmul(TensorType type, const Shape& s, int64_t n_tokens, std::mt1993
     for (int64_t t = 0; t < n_tokens; ++t) {
       double sum = 0.0;
       for (int64_t c = 0; c < s.cols; ++c)
-        sum += std::fabs(double(wrow[size_t(c)]) * x[size_t(t * ldx + c)]);
+        sum += std::fabs(double(wrow[size_t(c)]) * x_used[size_t(t * ldx + c)]);
       abs_sum[size_t(t * s.rows + r)] = sum;
     }
   }
@@ -143,7 +164,9 @@ TEST(Matmul, MatchesReferenceOnAllTargets) {
     for (TensorType type : all_weight_types()) {
       SCOPED_TRACE(tensor_type_name(type));
       for (const Shape& s : shapes_for(type)) {
-        for (int64_t n_tokens : {1, 2, 3, 17, 64}) check_matmul(type, s, n_tokens, rng, pools);
+        for (int64_t n_tokens : {1, 2, 3, 8, 9, 17, 64}) {
+          check_matmul(type, s, n_tokens, rng, pools);
+        }
       }
     }
   });
