@@ -87,7 +87,13 @@ using DU = hn::RebindToUnsigned<DF>;
 using VI = hn::Vec<DI>;
 constexpr size_t kN = hn::MaxLanes(DF());
 
+// Sanitizer builds define UG_NO_FLATTEN: flattening every codec into each kernel makes functions so
+// large that gcc's ASan pass takes over half an hour on this file.
+#ifdef UG_NO_FLATTEN
+#define UG_FLATTEN
+#else
 #define UG_FLATTEN __attribute__((flatten))
+#endif
 
 // ------------------------------------------------------------------ scalar/vector helpers
 
