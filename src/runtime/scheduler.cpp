@@ -459,16 +459,22 @@ int Scheduler::prefill_step(Slot& slot, int budget, bool force) {
   return end - begin;
 }
 
-void Scheduler::speculative_step(Slot& slot) {
-  Generation& job = *slot.job;
-  if (job.cancelled()) {
+// A slot whose client went away or whose request ran past its deadline ends here, before more work.
+bool Scheduler::finish_if_cancelled_or_late(Slot& slot) {
+  if (slot.job->cancelled()) {
     finish(slot, "cancelled");
-    return;
+    return true;
   }
   if (slot.has_deadline && Clock::now() >= slot.deadline) {
     finish(slot, "timeout");
-    return;
+    return true;
   }
+  return false;
+}
+
+void Scheduler::speculative_step(Slot& slot) {
+  if (finish_if_cancelled_or_late(slot)) return;
+  Generation& job = *slot.job;
   SpeculativeRound r;
   const auto t0 = Clock::now();
   try {
@@ -601,15 +607,7 @@ int32_t Scheduler::choose_constrained(Slot& slot, const float* logits) {
 }
 
 void Scheduler::advance(Slot& slot, const float* logits) {
-  Generation& job = *slot.job;
-  if (job.cancelled()) {
-    finish(slot, "cancelled");
-    return;
-  }
-  if (slot.has_deadline && Clock::now() >= slot.deadline) {
-    finish(slot, "timeout");
-    return;
-  }
+  if (finish_if_cancelled_or_late(slot)) return;
   int32_t tok;
   try {
     tok = slot.json || slot.prefix_active

@@ -155,6 +155,7 @@ class Scheduler {
   // the positions evaluated. The last chunk picks the first token.
   int prefill_step(Slot& slot, int budget, bool force);
   void speculative_step(Slot& slot);
+  bool finish_if_cancelled_or_late(Slot& slot);
   // Picks the next token of `slot` from `logits`; finishes the slot's job when it ends.
   void advance(Slot& slot, const float* logits);
   // Hands `tok` to the job; false when the job ended (end of generation, limit, constraint done).
