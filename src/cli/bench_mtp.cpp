@@ -85,7 +85,8 @@ class Bench {
         pool_(o.n_threads),
         decoder_(*model_, decoder_options(), pool_),
         drafter_(*drafter_model_, *model_, pool_),
-        prompt_(prompt_tokens(o.n_prompt, model_->config.n_vocab)) {}
+        prompt_(o.prompt_ids.empty() ? prompt_tokens(o.n_prompt, model_->config.n_vocab)
+                                     : o.prompt_ids) {}
 
   // One generation of n_gen tokens: prefill all prompt tokens but the last (not timed), then
   // rounds until n_gen tokens are out. drafter = null: plain decoding through the same loop.

@@ -2,6 +2,7 @@
 // in the same process, with the output of every speculative run checked against plain greedy.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,10 @@ namespace ug::cli {
 struct MtpBenchOptions {
   std::string model_path, draft_path;
   int n_prompt = 32;  // prompt tokens before generation (not timed)
-  int n_gen = 128;    // tokens generated per run
+  // A real prompt (e.g. a chat turn rendered with the model's template); empty: n_prompt
+  // pseudo-random ids.
+  std::vector<int32_t> prompt_ids;
+  int n_gen = 128;  // tokens generated per run
   int n_threads = 1;
   int reps = 1;
   int draft_max = 4;  // deepest fixed depth, and adaptive's maximum

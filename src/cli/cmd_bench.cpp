@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/bench_mtp.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "kernels/kernels.h"
 #include "model/gemma4/decoder.h"
 #include "util/error.h"
@@ -76,12 +77,14 @@ int cmd_bench(int argc, char** argv) {
         "                          continuation, each right with probability R (the drafter\n"
         "                          still runs for its cost), e.g. 0,0.5,0.8,1\n"
         "  --seed N                seed of the controlled acceptance (default 1)\n"
+        "  --prompt TEXT           prompt: TEXT as one user turn in the model's chat template\n"
+        "                          (default: -p pseudo-random token ids)\n"
         "  --cost-reps N           timings per cost measurement, median reported (default 5)");
     return 0;
   }
   args.reject_unknown({"-m", "--model", "-p", "-n", "-t", "--threads", "-r", "--repetitions", "-o",
                        "--output", "--cache-type", "--ubatch", "--draft", "--draft-max",
-                       "--draft-accept", "--seed", "--cost-reps", "--draft-k"});
+                       "--draft-accept", "--seed", "--cost-reps", "--draft-k", "--prompt"});
   const std::string path = args.get({"-m", "--model"});
   if (path.empty()) throw Error("bench: missing -m MODEL");
   const int n_prompt = args.get_int({"-p"}, 512);
@@ -102,6 +105,11 @@ int cmd_bench(int argc, char** argv) {
     mo.model_path = path;
     mo.draft_path = args.get({"--draft"});
     mo.n_prompt = args.get_int({"-p"}, 32);
+    if (args.has("--prompt")) {
+      mo.prompt_ids =
+          chat_turn_ids(*load_model_and_tokenizer(path).tokenizer, args.get({"--prompt"}));
+      mo.n_prompt = int(mo.prompt_ids.size());
+    }
     mo.n_gen = n_gen;
     mo.n_threads = n_threads;
     mo.reps = reps;

@@ -64,15 +64,14 @@ bool read_line(bool interactive, std::string* line) {
 int cmd_chat(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h"});
   if (args.has("--help") || args.has("-h")) {
-    std::printf("usage: unigemma chat -m MODEL [options]\n%s%s\n%s", kGenerationHelp, kMediaHelp,
+    std::printf("usage: unigemma chat [-m MODEL] [options]\n%s%s\n%s", kGenerationHelp, kMediaHelp,
                 kChatHelp);
     return 0;
   }
   std::vector<std::string> known = kGenerationOptions;
   known.insert(known.end(), kMediaOptions.begin(), kMediaOptions.end());
   args.reject_unknown(known);
-  const std::string path = args.get({"-m", "--model"});
-  if (path.empty()) throw Error("chat: missing -m MODEL");
+  const std::string path = model_path_from_args(args, "chat");
   LoadedModel m = load_model_and_tokenizer(path);
   ChatOptions options = chat_options_from_args(args, m);
   ThreadPool pool(threads_from_args(args));

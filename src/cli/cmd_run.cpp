@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -38,6 +39,25 @@ std::vector<int32_t> parse_id_list(const std::string& s) {
 }
 
 namespace {
+
+// The array of an OpenAI-style "tools" field; each entry needs a function with a name.
+nlohmann::ordered_json tools_from_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open the tools file");
+  const auto j = nlohmann::ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw Error(path + ": not valid JSON");
+  if (!j.is_array()) throw Error(path + ": expected a JSON array of tool declarations");
+  for (size_t i = 0; i < j.size(); ++i) {
+    const auto& t = j[i];
+    const nlohmann::ordered_json* fn =
+        t.is_object() && t.contains("function") ? &t["function"] : nullptr;
+    if (!fn || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
+      throw Error(path + ": tools[" + std::to_string(i) +
+                  "]: expected {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+  }
+  return j;
+}
 
 int run_raw(const Args& args, const LoadedModel& m, const std::vector<int32_t>& prompt,
             const ChatOptions& o) {
@@ -124,7 +144,7 @@ int cmd_run(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h", "--raw", "--json", "--no-bos", "--special"});
   if (args.has("--help") || args.has("-h")) {
     std::printf(
-        "usage: unigemma run -m MODEL -p TEXT [options]\n"
+        "usage: unigemma run [-m MODEL] -p TEXT [options]\n"
         "  Answers TEXT as one chat turn (the model's chat template), streaming the answer.\n"
         "  -p -                    read the prompt from standard input\n"
         "  --raw                   no template: continue TEXT greedily (also --ids 2,818,...)\n"
@@ -132,19 +152,25 @@ int cmd_run(int argc, char** argv) {
         "  --no-bos                (--raw) do not prepend <bos>\n"
         "  --json                  print {content, thinking, tool_calls, errors, finish_reason, "
         "usage}\n"
+        "  --tools FILE            tool declarations the model may call: a JSON array in the\n"
+        "                          OpenAI format ([{\"type\": \"function\", \"function\": "
+        "{...}}])\n"
         "%s%s",
         kGenerationHelp, kMediaHelp);
     return 0;
   }
   std::vector<std::string> known = kGenerationOptions;
-  for (const char* k : {"-p", "--prompt", "--ids", "--raw", "--json", "--no-bos", "--special"}) {
+  for (const char* k :
+       {"-p", "--prompt", "--ids", "--raw", "--json", "--no-bos", "--special", "--tools"}) {
     known.push_back(k);
   }
   known.insert(known.end(), kMediaOptions.begin(), kMediaOptions.end());
   args.reject_unknown(known);
-  const std::string path = args.get({"-m", "--model"});
-  if (path.empty()) throw Error("run: missing -m MODEL");
+  const std::string path = model_path_from_args(args, "run");
   const bool raw = args.has("--raw") || args.has("--ids");
+  if (raw && args.has("--tools")) {
+    throw Error("option --tools: not with --raw (tools need the chat template)");
+  }
   LoadedModel m = load_model_and_tokenizer(path);
   ChatOptions o = chat_options_from_args(args, m);
 
@@ -170,6 +196,7 @@ int cmd_run(int argc, char** argv) {
     return run_raw(args, m, prompt, o);
   }
 
+  if (args.has("--tools")) o.tools = tools_from_file(args.get({"--tools"}));
   ThreadPool pool(threads_from_args(args));
   ChatSession session(*m.model, *m.tokenizer, pool, o);
   if (args.has("--system")) session.set_system(args.get({"--system"}));

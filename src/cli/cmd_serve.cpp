@@ -25,7 +25,7 @@ int cmd_serve(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h", "--allow-remote-media"});
   if (args.has("--help") || args.has("-h")) {
     std::printf(
-        "usage: unigemma serve -m MODEL [options]\n"
+        "usage: unigemma serve [-m MODEL] [options]\n"
         "  OpenAI (/v1/chat/completions, /v1/completions, /v1/models) and Ollama (/api/chat,\n"
         "  /api/generate, /api/tags, /api/show, /api/ps, /api/version) APIs; /health, /metrics.\n"
         "  --host ADDR             address to bind (default 127.0.0.1: this machine only)\n"
@@ -54,8 +54,7 @@ int cmd_serve(int argc, char** argv) {
     known.push_back(k);
   }
   args.reject_unknown(known);
-  const std::string path = args.get({"-m", "--model"});
-  if (path.empty()) throw Error("serve: missing -m MODEL");
+  const std::string path = model_path_from_args(args, "serve");
   LoadedModel m = load_model_and_tokenizer(path);
   const ChatOptions chat = chat_options_from_args(args, m);
 
@@ -73,7 +72,6 @@ int cmd_serve(int argc, char** argv) {
   so.limits.allow_remote_media = args.has("--allow-remote-media");
   so.max_image_pixels = int64_t(args.get_double({"--max-image-pixels"}, double(int64_t(1) << 25)));
   if (so.max_image_pixels < 1) throw Error("option --max-image-pixels: must be > 0");
-  so.media = media_options_from_args(args);
   const int timeout = args.get_int({"--timeout"}, 600);
   if (timeout < 1) throw Error("option --timeout: must be >= 1 second");
   so.request_timeout = std::chrono::seconds(timeout);
@@ -105,6 +103,7 @@ int cmd_serve(int argc, char** argv) {
   so.http_threads = std::max(so.http_threads, sched.n_parallel + 4);
 
   const std::unique_ptr<gemma4::Projector> projector = projector_from_args(args, m);
+  so.media = media_options_from_args(args, projector.get());
   ThreadPool pool(threads_from_args(args));
   // MTP drafter: speculative rounds while one sequence generates (docs/server.md).
   const LoadedDrafter drafter = drafter_from_args(args, m, pool);

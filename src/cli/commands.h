@@ -20,6 +20,7 @@ int cmd_pull(int argc, char** argv);
 int cmd_ls(int argc, char** argv);
 int cmd_rm(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
 
 // Shared option helpers.
 int default_threads();

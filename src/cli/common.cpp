@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -35,6 +36,48 @@ LoadedModel load_model_and_tokenizer(const std::string& path_or_spec) {
                                                 ? Tokenizer::from_hf_dir(path)
                                                 : Tokenizer::from_gguf(*m.model->gguf));
   return m;
+}
+
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (const char* env = std::getenv("UNIGEMMA_MODEL"); env && *env) return env;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed =
+        exe.parent_path().parent_path() / "share" / "unigemma" / "unigemma-nano.gguf";
+    if (fs::is_regular_file(installed, ec)) return installed.string();
+  }
+#ifdef UG_SOURCE_TREE_MODEL
+  if (fs::is_regular_file(UG_SOURCE_TREE_MODEL, ec)) return UG_SOURCE_TREE_MODEL;
+#endif
+  return {};
+}
+
+std::vector<int32_t> chat_turn_ids(const Tokenizer& tokenizer, const std::string& text) {
+  nlohmann::ordered_json inputs;
+  inputs["messages"] = nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}});
+  inputs["add_generation_prompt"] = true;
+  inputs["enable_thinking"] = false;
+  const int32_t bos = tokenizer.bos_id();
+  inputs["bos_token"] = bos >= 0 ? tokenizer.token_piece(bos, true) : std::string();
+  EncodeOptions eo;
+  eo.add_bos = false;  // the template writes <bos>
+  eo.parse_special = true;
+  return tokenizer.encode(ChatTemplate(tokenizer.chat_template()).render(inputs), eo);
+}
+
+std::string model_path_from_args(const Args& args, const char* command) {
+  std::string path = args.get({"-m", "--model"});
+  if (!path.empty()) return path;
+  path = default_model_path();
+  if (path.empty()) {
+    throw Error(std::string(command) +
+                ": missing -m MODEL (and the bundled default model unigemma-nano.gguf is not "
+                "installed; set UNIGEMMA_MODEL or give -m)");
+  }
+  std::fprintf(stderr, "model: %s (the bundled default; -m MODEL for another)\n", path.c_str());
+  return path;
 }
 
 const std::vector<std::string> kGenerationOptions = {"-m",
@@ -68,6 +111,8 @@ const std::vector<std::string> kGenerationOptions = {"-m",
                                                      "--cache-type-global"};
 
 const char* kGenerationHelp =
+    "  -m, --model MODEL       GGUF file, bundle or HF folder (default: the bundled\n"
+    "                          unigemma-nano, or $UNIGEMMA_MODEL)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "  --ctx N|auto            context length in tokens (default 4096); auto: the largest that\n"
     "                          fits the memory plan (printed) within the available memory\n"
@@ -211,7 +256,8 @@ const char* kMediaHelp =
     "  --video FILE            attach a video (MP4/MOV, MKV/WebM, AVI, MPEG, FLV, OGG, ASF):\n"
     "                          up to 32 frames at 70 tokens each, then its audio track;\n"
     "                          repeatable\n"
-    "  --image-tokens N        soft tokens per image: 70, 140, 280 (default), 560, 1120\n"
+    "  --image-tokens N        soft tokens per image: 70, 140, 280, 560, 1120 (default: the\n"
+    "                          model's max_soft_tokens, else 280)\n"
     "  --audio-clip SECONDS    longer audio is split into clips of this length (default 30,\n"
     "                          the model's training length)\n"
     "  --audio-max SECONDS     most audio accepted per file or video track (default 300)\n"
@@ -237,11 +283,19 @@ std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const L
   return nullptr;
 }
 
-MediaOptions media_options_from_args(const Args& args) {
+MediaOptions media_options_from_args(const Args& args, const gemma4::Projector* projector) {
   MediaOptions o;
+  const bool model_default =
+      !args.has("--image-tokens") && projector && projector->default_image_tokens > 0;
+  if (model_default) o.image_budget = projector->default_image_tokens;
   o.image_budget = args.get_int({"--image-tokens"}, o.image_budget);
   bool known_budget = false;
   for (int b : media::kImageBudgets) known_budget = known_budget || b == o.image_budget;
+  if (!known_budget && model_default) {
+    throw Error(projector->path + ": the model's default of " + std::to_string(o.image_budget) +
+                " soft tokens per image is not one of 70, 140, 280, 560, 1120 (give "
+                "--image-tokens)");
+  }
   if (!known_budget) throw Error("option --image-tokens: expected 70, 140, 280, 560 or 1120");
   o.audio_max_seconds = args.get_double({"--audio-max"}, o.audio_max_seconds);
   if (!(o.audio_max_seconds > 0) || o.audio_max_seconds > 24 * 3600) {
@@ -267,7 +321,7 @@ MediaOptions media_options_from_args(const Args& args) {
 
 void attach_media_from_args(const Args& args, const gemma4::Projector* projector,
                             ChatSession& session) {
-  session.set_projector(projector, media_options_from_args(args));
+  session.set_projector(projector, media_options_from_args(args, projector));
   for (const auto& [option, kind] :
        {std::pair{"--image", MediaKind::kImage}, std::pair{"--audio", MediaKind::kAudio},
         std::pair{"--video", MediaKind::kVideo}}) {

@@ -22,6 +22,16 @@ struct LoadedModel {
 // Loads the model and its tokenizer (GGUF metadata or the HF folder's tokenizer.json).
 LoadedModel load_model_and_tokenizer(const std::string& path);
 
+// The bundled default model (unigemma-nano: text + projector + MTP drafter in one GGUF), first
+// found of: $UNIGEMMA_MODEL, <executable>/../share/unigemma/unigemma-nano.gguf (installed), the
+// source tree's models/unigemma-nano.gguf (build tree). Empty when none exists.
+std::string default_model_path();
+// Token ids of `text` as one user turn rendered with the tokenizer's chat template (the official
+// one when it has none), ending with the generation prompt.
+std::vector<int32_t> chat_turn_ids(const Tokenizer& tokenizer, const std::string& text);
+// -m/--model, else the default model (announced on stderr); throws naming `command` when neither.
+std::string model_path_from_args(const Args& args, const char* command);
+
 // Options understood by every generating command (run, chat): threads, context, cache, sampling.
 extern const std::vector<std::string> kGenerationOptions;
 extern const char* kGenerationHelp;
@@ -45,7 +55,8 @@ extern const char* kMediaHelp;
 // The projector from --mmproj, or from the model file itself when it bundles the projector
 // tensors; null when neither (media requests then fail with a hint).
 std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m);
-MediaOptions media_options_from_args(const Args& args);
+// `projector` (may be null) supplies the model's default image budget when --image-tokens is absent.
+MediaOptions media_options_from_args(const Args& args, const gemma4::Projector* projector);
 // Connects the projector to the session and attaches every --image, then every --audio, then
 // every --video file, printing their notices on stderr.
 void attach_media_from_args(const Args& args, const gemma4::Projector* projector,

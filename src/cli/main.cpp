@@ -21,8 +21,9 @@ const char* kUsage = R"(unigemma — Gemma 4 12B Unified on your CPU
 usage: unigemma <command> [options]
 
 commands:
-  run -m MODEL -p TEXT      one-shot chat answer (--raw: plain continuation, greedy)
-  chat -m MODEL             interactive chat (line editing, history, /help)
+  run [-m MODEL] -p TEXT    one-shot chat answer (--raw: plain continuation, greedy);
+                            without -m: the bundled unigemma-nano
+  chat [-m MODEL]           interactive chat (line editing, history, /help)
   template -m MODEL --conversation FILE.json
                             print the rendered chat prompt
   tokenize -m MODEL TEXT    token ids (and pieces with --pieces)
@@ -41,7 +42,8 @@ commands:
   pull OWNER/NAME[:FILE]    download a model (+ mmproj, drafter) from the hub into the cache;
                             run/chat also take -m hf:OWNER/NAME
   ls / rm OWNER/NAME[:FILE] list / remove cached models
-  serve -m MODEL            OpenAI- and Ollama-compatible HTTP server (127.0.0.1:8080)
+  serve [-m MODEL]          OpenAI- and Ollama-compatible HTTP server (127.0.0.1:8080)
+  eval [-m MODEL] SET_DIR   accuracy per task on an eval set (training/evaluate.py)
   help                      this text
 
 Run `unigemma <command> --help` for the options of a command.
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
     if (cmd == "ls") return ug::cli::cmd_ls(argc, argv);
     if (cmd == "rm") return ug::cli::cmd_rm(argc, argv);
     if (cmd == "serve") return ug::cli::cmd_serve(argc, argv);
+    if (cmd == "eval") return ug::cli::cmd_eval(argc, argv);
     std::fprintf(stderr, "error: unknown command '%s' (see unigemma help)\n", cmd.c_str());
     return ug::kExitBadInput;
   } catch (const ug::Error& e) {

@@ -583,6 +583,9 @@ void set_projector_keys(gguf::Writer& w, const gemma4::Projector& p, int n_embd,
     w.set_f32_array("clip.vision.image_std", {1.0f, 1.0f, 1.0f});
     w.set_string("clip.vision.projector_type", "gemma4uv");
     w.set_f32("clip.vision.attention.layer_norm_epsilon", eps);
+    if (p.default_image_tokens > 0) {
+      w.set_u32("clip.vision.max_soft_tokens", uint32_t(p.default_image_tokens));
+    }
   }
   if (p.audio) {
     w.set_bool("clip.has_audio_encoder", true);

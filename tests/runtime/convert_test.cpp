@@ -418,6 +418,37 @@ TEST(ConvertMultimodal, MmprojEqualsTheReferenceProjector) {
   expect_same_tensors(*text, *gguf::File::open(models(oracle) + "gemma4-tiny-a-f32.gguf"));
 }
 
+// The processor's image budget (HF max_soft_tokens) becomes the projector's default, in the HF
+// folder and, through convert, in the mmproj as clip.vision.max_soft_tokens.
+TEST(ConvertMultimodal, ImageBudgetOfTheProcessorConfigIsKept) {
+  UG_REQUIRE_ORACLE(oracle);
+  const fs::path hf = make_multimodal_hf(oracle);
+  const int n_embd = 256;
+  EXPECT_EQ(gemma4::load_projector(hf.string(), n_embd)->default_image_tokens, 0);
+  std::ofstream(hf / "processor_config.json") << R"({"image_processor": {"max_soft_tokens": 140}})";
+  EXPECT_EQ(gemma4::load_projector(hf.string(), n_embd)->default_image_tokens, 140);
+  ConvertOptions o;
+  o.type = type_named("f32");
+  o.out_path = scratch("mm-budget.gguf").string();
+  o.vocab_gguf = models(oracle) + "gemma4-tiny-a-f32.gguf";
+  const auto files = convert_hf_to_gguf(hf.string(), o);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(gguf::File::open(files[1])->opt_int("clip.vision.max_soft_tokens"), 140);
+  EXPECT_EQ(gemma4::load_projector(files[1], n_embd)->default_image_tokens, 140);
+  // preprocessor_config.json, top level, is read too; a value outside 1..1120 is refused.
+  fs::remove(hf / "processor_config.json");
+  std::ofstream(hf / "preprocessor_config.json") << R"({"max_soft_tokens": 5000})";
+  try {
+    gemma4::load_projector(hf.string(), n_embd);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("preprocessor_config.json: field 'max_soft_tokens'"),
+              std::string::npos)
+        << e.what();
+  }
+  fs::remove(hf / "preprocessor_config.json");
+}
+
 TEST(ConvertAssistant, EqualsTheReferenceDrafterGguf) {
   UG_REQUIRE_ORACLE(oracle);
   const fs::path hf = make_assistant_hf(oracle);

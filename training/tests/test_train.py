@@ -1,6 +1,7 @@
 """Training plumbing: batching, the drafter's batched teacher forcing against the one-query
 inference convention (README-mtp §1.1), and export -> reload."""
 
+import json
 import os
 import sys
 import tempfile
@@ -128,12 +129,14 @@ class Export(unittest.TestCase):
     def test_export_reload_gives_identical_logits(self):
         tok, model, drafter, gen = setup_small()
         with tempfile.TemporaryDirectory() as out:
-            args = types.SimpleNamespace(out=out, name="nano-test")
+            args = types.SimpleNamespace(out=out, name="nano-test", budgets=[70])
             paths = train.export(args, model, drafter, tok)
             m2 = g.load_hf_model(paths["hf"])
             d2 = g.load_hf_drafter(paths["assistant"])
             tok2 = tk.Tokenizer.load_hf(paths["hf"])
             self.assertEqual(sorted(m2.suppress_tokens), sorted(model.suppress_tokens))
+            with open(os.path.join(paths["hf"], "processor_config.json"), encoding="utf-8") as f:
+                self.assertEqual(json.load(f)["image_processor"]["max_soft_tokens"], 70)
         self.assertEqual(tok2.tokens, tok.tokens)
         enc = train.encode_example(tok, gen.example(4, "shape"), 70)
         inp = train.collate(model, [enc], 0)[:5]

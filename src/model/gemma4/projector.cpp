@@ -1,6 +1,9 @@
 #include "model/gemma4/projector.h"
 
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "format/gguf.h"
 #include "format/safetensors.h"
@@ -107,6 +110,36 @@ TensorLookup st_lookup(Projector& p, const SafetensorsModel& st) {
   };
 }
 
+// Range only: which budgets the preprocessing supports is the media layer's business.
+int checked_image_tokens(int64_t v, const std::string& where) {
+  if (v < 1 || v > 1120) {
+    throw Error(where + ": " + std::to_string(v) + " soft tokens per image is outside 1..1120");
+  }
+  return int(v);
+}
+
+// HF keeps the image budget in the processor's config: `max_soft_tokens` at the top level or under
+// "image_processor", in processor_config.json or preprocessor_config.json.
+int hf_image_tokens(const std::filesystem::path& dir) {
+  for (const char* name : {"processor_config.json", "preprocessor_config.json"}) {
+    const std::filesystem::path file = dir / name;
+    std::ifstream in(file);
+    if (!in) continue;
+    const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) throw Error(file.string() + ": not a JSON object");
+    for (const nlohmann::json* o :
+         {&j, j.contains("image_processor") ? &j["image_processor"] : nullptr}) {
+      if (!o || !o->is_object() || !o->contains("max_soft_tokens")) continue;
+      const auto& v = (*o)["max_soft_tokens"];
+      if (!v.is_number_integer()) {
+        throw Error(file.string() + ": field 'max_soft_tokens': expected an integer");
+      }
+      return checked_image_tokens(v.get<int64_t>(), file.string() + ": field 'max_soft_tokens'");
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::unique_ptr<Projector> load_projector(const std::string& path, int n_embd) {
@@ -119,6 +152,7 @@ std::unique_ptr<Projector> load_projector(const std::string& path, int n_embd) {
     const SafetensorsModel& st = *p->safetensors;
     const Names names = hf_projector_names(st);
     fill(*p, st_lookup(*p, st), names, /*gguf_layout=*/false, n_embd, path);
+    p->default_image_tokens = hf_image_tokens(path);
   } else {
     if (!std::filesystem::exists(path, ec)) throw Error(path + ": no such file or directory");
     p->gguf = gguf::File::open(path);
@@ -137,6 +171,10 @@ std::unique_ptr<Projector> load_projector(const std::string& path, int n_embd) {
                   "' is not the Gemma 4 unified audio projector ('gemma4ua')");
     }
     fill(*p, gguf_lookup(f), gguf_projector_names(), /*gguf_layout=*/true, n_embd, path);
+    if (auto v = f.opt_int("clip.vision.max_soft_tokens")) {
+      p->default_image_tokens =
+          checked_image_tokens(*v, path + ": metadata 'clip.vision.max_soft_tokens'");
+    }
   }
   if (!p->vision && !p->audio) {
     throw Error(path + ": no vision or audio projector tensors (expected " +

@@ -23,6 +23,10 @@ struct Projector {
   std::string path;
   std::optional<VisionEmbedder> vision;
   std::optional<AudioEmbedder> audio;
+  // Soft tokens per image the model was made for: GGUF `clip.vision.max_soft_tokens`, HF
+  // `max_soft_tokens` of processor_config.json / preprocessor_config.json. 0: not given (the
+  // engine's default, 280, applies).
+  int default_image_tokens = 0;
   // Keep the mappings alive.
   std::shared_ptr<gguf::File> gguf;
   std::shared_ptr<SafetensorsModel> safetensors;
