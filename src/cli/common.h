@@ -55,7 +55,8 @@ extern const char* kMediaHelp;
 // The projector from --mmproj, or from the model file itself when it bundles the projector
 // tensors; null when neither (media requests then fail with a hint).
 std::unique_ptr<gemma4::Projector> projector_from_args(const Args& args, const LoadedModel& m);
-// `projector` (may be null) supplies the model's default image budget when --image-tokens is absent.
+// `projector` (may be null) supplies the model's default image budget when --image-tokens is
+// absent.
 MediaOptions media_options_from_args(const Args& args, const gemma4::Projector* projector);
 // Connects the projector to the session and attaches every --image, then every --audio, then
 // every --video file, printing their notices on stderr.
