@@ -1,9 +1,9 @@
 """Writes the example media shipped in models/examples/ (the README's main command asks the
-bundled model about them): held-out examples of the shape, beep-count and spoken-digit tasks, with
+bundled model about them): held-out examples of the colour/size, tone-pitch and spoken-digit tasks, with
 their true answers in labels.json, and tools.json with the tool declarations the model was trained
 with.
 
-  /usr/bin/python3 training/demo_media.py --out models/examples --shape 3 --beeps 1 --digit 2
+  /usr/bin/python3 training/demo_media.py --out models/examples --image 3 --tone 1 --digit 2
 
 The indices pick held-out examples (data.Generator(0, "heldout")); the labels come from the
 generator, not from any model.
@@ -23,8 +23,8 @@ import data  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--shape", type=int, default=0, help="held-out index of the shape image")
-    ap.add_argument("--beeps", type=int, default=0, help="held-out index of the beep clip")
+    ap.add_argument("--image", type=int, default=0, help="held-out index of the shape image")
+    ap.add_argument("--tone", type=int, default=0, help="held-out index of the tone clip")
     ap.add_argument("--digit", type=int, default=0, help="held-out index of the spoken digit")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -32,16 +32,17 @@ def main():
     gen = data.Generator(args.seed, "heldout")
     labels = []
 
-    shape = gen.example(args.shape, "shape")
-    colour = gen.example(args.shape, "colour")  # same index: the same image, asked its colour
-    shape.media[0][1].save(os.path.join(args.out, "shape.png"))
-    labels.append({"file": "shape.png", "kind": "image", "question": "Which shape do you see?",
-                   "answer": shape.answer})
+    # The colour, size and shape tasks draw the same image for the same index.
+    colour = gen.example(args.image, "colour")
+    size = gen.example(args.image, "size")
+    colour.media[0][1].save(os.path.join(args.out, "shape.png"))
     labels.append({"file": "shape.png", "kind": "image", "question": "What colour is the shape?",
                    "answer": colour.answer})
+    labels.append({"file": "shape.png", "kind": "image",
+                   "question": "Is the shape large or small?", "answer": size.answer})
 
     for task, index, name, question in (
-            ("beep_count", args.beeps, "beeps.wav", "How many beeps are there?"),
+            ("tone_pitch", args.tone, "tone.wav", "Is the tone high or low?"),
             ("spoken_digit", args.digit, "digit.wav", "Which number is spoken?")):
         ex = gen.example(index, task)
         data.write_wav(os.path.join(args.out, name), ex.media[0][1])
