@@ -40,7 +40,7 @@ std::string percent(int k, int n) {
 
 int cmd_eval(int argc, char** argv) {
   Args args(argc, argv, 2, {"--help", "-h"});
-  if (args.has("--help") || args.has("-h") || args.positional().size() != 1) {
+  if (args.has("--help") || args.has("-h")) {
     std::printf(
         "usage: unigemma eval [-m MODEL] SET_DIR [--tasks a,b] [--limit N] [--json FILE]\n"
         "  Runs every example of SET_DIR/examples.jsonl (written by training/evaluate.py\n"
@@ -53,7 +53,10 @@ int cmd_eval(int argc, char** argv) {
         "  -n N                     most tokens per answer (default 48)\n"
         "%s%s",
         kGenerationHelp, kMediaHelp);
-    return args.has("--help") || args.has("-h") ? 0 : kExitBadInput;
+    return 0;
+  }
+  if (args.positional().size() != 1) {
+    throw Error("eval: expected one eval set folder (unigemma eval [-m MODEL] SET_DIR; --help)");
   }
   std::vector<std::string> known = kGenerationOptions;
   known.insert(known.end(), kMediaOptions.begin(), kMediaOptions.end());

@@ -101,6 +101,19 @@ TEST_F(NanoModel, MissingDefaultModelIsAOneLineError) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;  // "model: ..." + error
 }
 
+TEST_F(NanoModel, EvalBadInputIsAOneLineError) {
+  for (const auto& [args, what] :
+       {std::pair<std::string, std::string>{"eval", "expected one eval set folder"},
+        {"eval /nonexistent/set", "/nonexistent/set/examples.jsonl: cannot open"},
+        {"eval " + (models_dir() / "eval").string() + " --tasks nosuchtask", "no examples"},
+        {"eval " + (models_dir() / "eval").string() + " --image x.png", "does not apply"}}) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find(what), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
 // The shipped subset of the held-out set, with the PyTorch model's greedy outputs recorded when it
 // was made (training/evaluate.py --dump-set): the engine must give the same answers.
 TEST_F(NanoModel, EvalSubsetGivesThePyTorchAnswers) {
