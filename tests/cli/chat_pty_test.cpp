@@ -48,14 +48,23 @@ class PtySession {
   }
   // Reads until `needle` appears after position `from` of the transcript, or the timeout.
   bool wait_for(const std::string& needle, size_t from = 0, int timeout_s = 60) {
+    return read_until([&] { return transcript_.find(needle, from) != std::string::npos; },
+                      timeout_s);
+  }
+  // Reads until the transcript holds at least `size` bytes, or the timeout.
+  bool wait_for_size(size_t size, int timeout_s = 60) {
+    return read_until([&] { return transcript_.size() >= size; }, timeout_s);
+  }
+  template <class Done>
+  bool read_until(const Done& done, int timeout_s) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-    while (transcript_.find(needle, from) == std::string::npos) {
+    while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       pollfd p{master_, POLLIN, 0};
       if (poll(&p, 1, 200) > 0) {
         char buf[4096];
         const ssize_t n = read(master_, buf, sizeof buf);
-        if (n <= 0) return transcript_.find(needle, from) != std::string::npos;
+        if (n <= 0) return done();
         transcript_.append(buf, size_t(n));
       }
     }
@@ -99,8 +108,10 @@ TEST(ChatPty, PromptThinkInterruptSaveExit) {
 
   mark = s.transcript().size();
   s.send("Tell me a long story.\r");
-  // Let some answer stream, then interrupt it.
-  ASSERT_TRUE(s.wait_for("\n", mark + 30)) << s.transcript();
+  // Let some answer stream (the echoed line, then at least 40 bytes of answer; not a newline,
+  // which this random-weight model may take long to sample under a sanitizer), then interrupt it.
+  ASSERT_TRUE(s.wait_for("\n", mark)) << s.transcript();
+  ASSERT_TRUE(s.wait_for_size(s.transcript().find('\n', mark) + 1 + 40)) << s.transcript();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   s.send("\x03");
   ASSERT_TRUE(s.wait_for("stopped]", mark)) << s.transcript();
