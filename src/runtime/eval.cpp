@@ -142,14 +142,23 @@ EvalOutput eval_output_of(const ChatReply& reply) {
   return EvalOutput{normalize_answer(reply.content), reply.tool_calls, !reply.errors.empty()};
 }
 
-bool answer_is_correct(const EvalExample& example, const EvalOutput& output) {
-  const ParsedOutput expected = parse_model_output(example.answer);
+namespace {
+
+// `expected` is parse_model_output(answer), parsed once per example by the callers.
+bool matches_expected(const ParsedOutput& expected, std::string_view answer,
+                      const EvalOutput& output) {
   if (!expected.tool_calls.empty()) {
     const ParsedToolCall& want = expected.tool_calls.front();
     return !output.tool_calls.empty() && output.tool_calls.front().name == want.name &&
            output.tool_calls.front().arguments == want.arguments;
   }
-  return output.tool_calls.empty() && output.content == normalize_answer(example.answer);
+  return output.tool_calls.empty() && output.content == normalize_answer(answer);
+}
+
+}  // namespace
+
+bool answer_is_correct(const EvalExample& example, const EvalOutput& output) {
+  return matches_expected(parse_model_output(example.answer), example.answer, output);
 }
 
 bool same_output(const EvalOutput& a, const EvalOutput& b) {
@@ -173,13 +182,14 @@ std::vector<EvalResult> run_eval(ChatSession& session, const std::vector<EvalExa
     for (const ParsedToolCall& c : reply.tool_calls) {
       r.output += format_native_tool_call(c.name, c.arguments);
     }
-    r.correct = answer_is_correct(ex, out);
-    r.call_expected = !parse_model_output(ex.answer).tool_calls.empty();
+    const ParsedOutput expected = parse_model_output(ex.answer);
+    r.correct = matches_expected(expected, ex.answer, out);
+    r.call_expected = !expected.tool_calls.empty();
     r.tool_call_valid = !reply.tool_calls.empty() && reply.errors.empty();
     r.has_reference = ex.has_reference;
     if (ex.has_reference) {
       const EvalOutput ref = eval_output_of(parse_model_output(ex.reference));
-      r.reference_correct = answer_is_correct(ex, ref);
+      r.reference_correct = matches_expected(expected, ex.answer, ref);
       r.same_as_reference = same_output(out, ref);
     }
     r.generated_tokens = reply.stats.generated_tokens;

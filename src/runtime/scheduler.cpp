@@ -96,7 +96,7 @@ struct Scheduler::Slot {
 
 Scheduler::Scheduler(const gemma4::Model& model, const Tokenizer& tokenizer, ThreadPool& pool,
                      SchedulerOptions options)
-    : model_(model), tokenizer_(tokenizer), pool_(pool), options_(options), batch_(model, pool) {
+    : model_(model), tokenizer_(tokenizer), options_(options), batch_(model, pool) {
   if (options_.n_parallel < 1) throw Error("parallel sequences must be >= 1");
   if (options_.max_queue < 0) throw Error("queue size must be >= 0");
   if (options_.drafter) validate(options_.speculative);

@@ -167,7 +167,6 @@ class Scheduler {
 
   const gemma4::Model& model_;
   const Tokenizer& tokenizer_;
-  ThreadPool& pool_;
   SchedulerOptions options_;
   gemma4::BatchDecoder batch_;
   std::vector<std::unique_ptr<Slot>> slots_;
