@@ -1,12 +1,10 @@
 // Throughput of the matmul kernels on 12B-sized matrices: GB/s of weights streamed for decode
 // (one token) and GFLOP/s for prefill (many tokens), plus a plain streaming-read baseline.
 //
-// Not part of the CMake build (nothing links it into the tests). Build it against a build tree:
-//   B=build/release
-//   g++ -O2 -std=c++20 -Isrc bench/kernels_bench.cpp $B/libug_kernels.a $B/libug_format.a
-//       $B/libug_util.a -lhwy -lpthread -o $B/kernels_bench      (one line)
-//   $B/kernels_bench [--quick] [--threads 1,2] [--type Q4_0]... [--tokens 64]... [--no-stream]
-//                    [--no-lm-head] [--rows 15360]  (few rows: cache-resident, measures compute)
+//   build/release/kernels_bench [--quick] [--threads 1,2] [--type Q4_0]... [--tokens 64]...
+//       [--no-stream | --stream-only] [--no-lm-head] [--rows 15360]
+//   (few --rows: cache-resident, measures compute; --stream-only: the bandwidth ceiling that
+//   bench/run.sh divides by the bytes a decoded token streams)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -156,7 +154,7 @@ void bench_matmul(TensorType type, int64_t rows, int64_t cols,
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, no_stream = false, lm_head = true;
+  bool quick = false, no_stream = false, stream_only = false, lm_head = true;
   int64_t rows = 15360;
   std::vector<int> threads = {1, 2};
   std::vector<TensorType> types;
@@ -164,6 +162,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strcmp(argv[i], "--no-stream") == 0) no_stream = true;
+    if (std::strcmp(argv[i], "--stream-only") == 0) stream_only = true;
     if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) rows = std::stol(argv[++i]);
     if (std::strcmp(argv[i], "--no-lm-head") == 0) lm_head = false;
     if (std::strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
@@ -193,6 +192,7 @@ int main(int argc, char** argv) {
     tokens = quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 4, 16, 64, 256};
   }
   if (!no_stream) bench_stream(threads);
+  if (stream_only) return 0;
   for (TensorType type : types) bench_matmul(type, rows, 3840, threads, tokens);
   if (lm_head) bench_matmul(TensorType::Q6_K, 262144, 3840, threads, {1});
   return 0;

@@ -93,6 +93,22 @@ TEST(Cli, SynthRunInfoBench) {
                    "context length");
 }
 
+// A slice of a shape: the first N layers, with the 5 sliding : 1 full pattern kept.
+TEST(Cli, SynthLayersWritesASliceThatRuns) {
+  const std::string model = tmp("tiny-slice.gguf");
+  RunResult s = run("synth --shape tiny --type q4_0 --layers 2 -o " + model);
+  ASSERT_EQ(s.code, 0) << s.err;
+  RunResult i = run("info " + model);
+  EXPECT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("2 layers (2 sliding, 0 full)"), std::string::npos) << i.out;
+  RunResult r = run("run -m " + model + " -p 'Hello world' -n 4 -t 2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("generated: 4 tokens"), std::string::npos) << r.err;
+  expect_bad_input(run("synth --shape tiny --layers 7 -o " + model), "outside 1..6");
+  expect_bad_input(run("synth --shape tiny --layers 0 -o " + model), "--layers must be >= 1");
+  expect_bad_input(run("synth --shape tiny --drafter --layers 2 -o " + model), "--layers");
+}
+
 TEST(Cli, CheckOracleTextTokenizerTemplateCasesPass) {
   UG_REQUIRE_ORACLE(oracle);
   RunResult r = run("check-oracle " + oracle + " -t 2");

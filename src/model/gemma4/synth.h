@@ -18,6 +18,7 @@ struct SynthOptions {
   // that shape; kBundle: one GGUF with the text model and the projector tensors.
   enum class Content { kText, kProjector, kBundle } content = Content::kText;
   bool drafter = false;  // write the shape's MTP drafter (`gemma4-assistant`) instead of the model
+  int layers = 0;        // > 0: only the first `layers` decoder layers of the shape (a slice)
 };
 
 // Writes a GGUF with the chosen shape: matrices in `type` (for Q4_0 the tied embedding is Q6_K, as
