@@ -149,6 +149,14 @@ class Data(unittest.TestCase):
             return {gen.example(i, "arithmetic").messages[0]["content"] for i in range(400)}
         self.assertFalse(questions("train") & questions("heldout"))
 
+    def test_training_arithmetic_shows_every_ones_digit_pair(self):
+        for op in "+-":
+            pairs = {(a % 10, b % 10) for a in range(51) for b in range(51 if op == "+" else a + 1)
+                     if not data.heldout_pair(a, op, b)}
+            self.assertEqual(len(pairs), 100, op)
+        held = sum(data.heldout_pair(a, "+", b) for a in range(51) for b in range(51))
+        self.assertTrue(150 < held < 370, held)
+
     def test_every_task_renders_and_checks_its_own_target(self):
         gen = data.Generator(1, "train")
         for task in data.ALL_TASKS:
