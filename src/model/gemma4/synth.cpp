@@ -219,8 +219,8 @@ const Shape& shape_named(const std::string& name) {
 }
 
 // The named shape, cut to its first `layers` decoder layers when that is set: a slice keeps the
-// 5 sliding : 1 full pattern and every per-layer tensor of the full model, so a 6-layer slice of
-// the 12B costs what one eighth of it costs, without writing 7 GB.
+// 5 sliding : 1 full pattern, every per-layer tensor and the tied embedding / LM head, so a
+// 6-layer slice of the 12B benchmarks an eighth of its layers plus its whole head.
 Shape shape_of(const SynthOptions& o) {
   Shape s = shape_named(o.shape);
   if (o.layers < 0 || o.layers > s.n_layer) {
