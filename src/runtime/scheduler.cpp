@@ -662,8 +662,16 @@ void Scheduler::finish(Slot& slot, const std::string& reason, const std::string&
   r.error = error;
   r.generated_tokens = slot.generated;
   r.decode_seconds = slot.generated > 0 ? seconds_between(slot.decode_start, Clock::now()) : 0;
+  std::shared_ptr<Generation> job;
   {
     std::lock_guard lk(mu_);
+    job = std::move(slot.job);
+    slot.job.reset();
+    // The gauge changes with the counters, before the client hears of the end: a metrics reader
+    // that sees this request finished also sees its sequence free.
+    int active = 0;
+    for (const auto& s : slots_) active += s->job ? 1 : 0;
+    metrics_.active_sequences = active;
     ++metrics_.requests_finished;
     if (reason == "cancelled" || reason == "timeout") ++metrics_.requests_cancelled;
     metrics_.generated_tokens += uint64_t(slot.generated);
@@ -676,8 +684,7 @@ void Scheduler::finish(Slot& slot, const std::string& reason, const std::string&
       }
     }
   }
-  slot.job->finish(std::move(r));
-  slot.job.reset();
+  job->finish(std::move(r));
   slot.pending = -1;
   slot.spec.reset();  // holds a reference to the sampler
   slot.sampler.reset();
