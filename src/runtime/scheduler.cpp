@@ -137,9 +137,9 @@ std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
   job->submitted_ = Clock::now();
   {
     std::lock_guard lk(mu_);
-    int busy = 0;
-    for (const auto& s : slots_) busy += s->job ? 1 : 0;
-    if (busy >= int(slots_.size()) && int(queue_.size()) >= options_.max_queue) return nullptr;
+    if (busy_slots() >= int(slots_.size()) && int(queue_.size()) >= options_.max_queue) {
+      return nullptr;
+    }
     queue_.push_back(job);
     metrics_.queue_depth = int(queue_.size());
   }
@@ -177,11 +177,7 @@ void Scheduler::run() {
     std::vector<Slot*> admitted;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] {
-        if (stop_ || !queue_.empty()) return true;
-        return std::any_of(slots_.begin(), slots_.end(),
-                           [](const auto& s) { return bool(s->job); });
-      });
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || busy_slots() > 0; });
       if (stop_) break;
       while (!queue_.empty()) {
         std::shared_ptr<Generation> job = queue_.front();
@@ -281,13 +277,9 @@ void Scheduler::run() {
       ++metrics_.decode_steps;
     }
     std::lock_guard lk(mu_);
-    int active = 0;
     int64_t used = 0;
-    for (const auto& s : slots_) {
-      active += s->job ? 1 : 0;
-      used += s->decoder->n_past();
-    }
-    metrics_.active_sequences = active;
+    for (const auto& s : slots_) used += s->decoder->n_past();
+    metrics_.active_sequences = busy_slots();
     metrics_.kv_positions_used = used;
   }
   // Shutting down: whatever is left ends as cancelled.
@@ -656,6 +648,12 @@ bool Scheduler::accept_token(Slot& slot, int32_t tok) {
   return true;
 }
 
+int Scheduler::busy_slots() const {
+  int busy = 0;
+  for (const auto& s : slots_) busy += s->job ? 1 : 0;
+  return busy;
+}
+
 void Scheduler::finish(Slot& slot, const std::string& reason, const std::string& error) {
   GenerationResult r = slot.result;
   r.finish_reason = reason;
@@ -665,13 +663,10 @@ void Scheduler::finish(Slot& slot, const std::string& reason, const std::string&
   std::shared_ptr<Generation> job;
   {
     std::lock_guard lk(mu_);
-    job = std::move(slot.job);
-    slot.job.reset();
+    job = std::move(slot.job);  // leaves the slot free
     // The gauge changes with the counters, before the client hears of the end: a metrics reader
     // that sees this request finished also sees its sequence free.
-    int active = 0;
-    for (const auto& s : slots_) active += s->job ? 1 : 0;
-    metrics_.active_sequences = active;
+    metrics_.active_sequences = busy_slots();
     ++metrics_.requests_finished;
     if (reason == "cancelled" || reason == "timeout") ++metrics_.requests_cancelled;
     metrics_.generated_tokens += uint64_t(slot.generated);

@@ -161,6 +161,8 @@ class Scheduler {
   // Hands `tok` to the job; false when the job ended (end of generation, limit, constraint done).
   bool accept_token(Slot& slot, int32_t tok);
   void finish(Slot& slot, const std::string& reason, const std::string& error = {});
+  // Slots holding a job (under mu_: slot jobs change under it).
+  int busy_slots() const;
   int32_t choose_constrained(Slot& slot, const float* logits);
   const std::vector<std::string>& pieces();
   const std::vector<std::string>& special_pieces();
